@@ -1,0 +1,3 @@
+from lbswap.cli import main
+
+raise SystemExit(main())

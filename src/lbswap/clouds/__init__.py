@@ -1,0 +1,36 @@
+"""Backends behind the Cloud protocol, opened from a spec string.
+
+``fake:PATH`` (file-backed simulator), ``local[:STATE_DIR]`` (real data plane on this host),
+``openstack[:CLOUD]`` (openstacksdk; the cloud name falls back to ``OS_CLOUD``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import cast
+
+from lbswap.clouds.base import Clock, Cloud, SystemClock
+from lbswap.errors import ConfigError
+
+__all__ = ["Clock", "Cloud", "SystemClock", "open_cloud"]
+
+# backend kind -> (module, class); imported lazily so that a backend's dependencies load only when used.
+BACKENDS = {
+    "fake": ("lbswap.clouds.fake", "FakeCloud"),
+    "local": ("lbswap.clouds.local", "LocalCloud"),
+    "openstack": ("lbswap.clouds.openstack", "OpenStackCloud"),
+}
+
+
+def open_cloud(spec: str) -> Cloud:
+    """Open the backend a spec names. Each backend's constructor takes the part after the colon (or None).
+
+    :raises ConfigError: the spec names no backend, or the backend's configuration is malformed.
+    """
+    kind, _, arg = spec.partition(":")
+    if kind not in BACKENDS:
+        raise ConfigError(f"unknown backend {spec!r}: use fake:PATH, local[:STATE_DIR] or openstack[:CLOUD]")
+    if kind == "fake" and not arg:
+        raise ConfigError("--backend fake needs a state file: fake:PATH")
+    module, cls = BACKENDS[kind]
+    return cast(Cloud, getattr(importlib.import_module(module), cls)(arg or None))
