@@ -130,6 +130,14 @@ class Cloud(Protocol):
         """
         ...
 
+    def rename_load_balancer(self, lb_id: str, name: str) -> None:
+        """Set a load balancer's name (used on the clone only, never on the source).
+
+        :raises NotFound: no such load balancer.
+        :raises Conflict: the load balancer is in ``PENDING_*``.
+        """
+        ...
+
     def failover_load_balancer(self, lb_id: str) -> None:
         """Octavia's load balancer failover: rebuild every amphora in place.
 
