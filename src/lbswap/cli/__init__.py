@@ -1,0 +1,248 @@
+"""Command line: parse, call the core, render. The only module that prints.
+
+Every lbswap error ends as one line on stderr and the error's exit code: 0 all done, 1 some load balancer
+failed or was rolled back, 2 bad input (nothing changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from lbswap import __version__
+from lbswap.errors import BadInput, ConfigError, LbswapError
+
+log = logging.getLogger("lbswap")
+
+FORMATS = ("table", "json", "yaml")
+STRATEGIES = ("auto", "fip-swap", "failover", "recreate")
+
+
+# --- argument parsing ------------------------------------------------------------------------------------
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Global options, accepted before or after the command (OpenStack-client habit: `-f json` last)."""
+    default: Any = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("cloud and output")
+    group.add_argument("--os-cloud", default=default, metavar="NAME", help="cloud in clouds.yaml (env OS_CLOUD)")
+    group.add_argument(
+        "--backend",
+        default=default,
+        metavar="SPEC",
+        help="fake:PATH | local[:STATE_DIR] | openstack[:CLOUD] (env LBSWAP_BACKEND; default local)",
+    )
+    group.add_argument("--journal", default=default, metavar="PATH", help="campaign journal (SQLite file)")
+    group.add_argument("-f", "--format", default="table" if top else argparse.SUPPRESS, choices=FORMATS)
+    group.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS)
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("selection")
+    group.add_argument("--lb", action="append", default=[], metavar="ID_OR_NAME", help="repeatable")
+    group.add_argument("--all", action="store_true", help="every load balancer visible to you")
+    group.add_argument("--project", metavar="PROJECT_ID")
+    group.add_argument("--tag", metavar="TAG")
+    group.add_argument("--provider", metavar="NAME", help="only load balancers of this provider")
+    group.add_argument("--stale-image", action="store_true", help="only LBs with an amphora on an older image")
+    group.add_argument("--image-tag", default="amphora", help="the amphora image tag (default: amphora)")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("swap")
+    group.add_argument("--strategy", default="auto", choices=STRATEGIES)
+    group.add_argument("--target-flavor", metavar="NAME_OR_ID")
+    group.add_argument("--target-az", metavar="ZONE")
+    group.add_argument("--target-provider", metavar="NAME")
+    group.add_argument("--drain-timeout", type=_non_negative_float, default=300.0, metavar="SECONDS")
+    group.add_argument("--keep-source", type=_non_negative_float, default=0.0, metavar="MINUTES")
+    group.add_argument("--allow-downtime", action="store_true", help="consent to the downtime the plan states")
+    group.add_argument("--parallel", type=_positive_int, default=1, metavar="N")
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> Any:
+        raise BadInput(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lbswap", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"lbswap {__version__}")
+    _add_globals(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _add_globals(p, top=False)
+        return p
+
+    p = command("inventory", "list load balancers with their floating IPs and amphora images")
+    _add_selection(p)
+    p = command("snapshot", "print the whole graph of the selected load balancers as JSON (a restorable backup)")
+    _add_selection(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p = command("plan", "show the strategy, downtime and pre-flight findings per load balancer; changes nothing")
+    _add_selection(p)
+    _add_run_options(p)
+    p = command("run", "upgrade the selected load balancers")
+    _add_selection(p)
+    _add_run_options(p)
+    p.add_argument("--dry-run", action="store_true", help="plan only, change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = command("status", "show campaigns and what each load balancer went through")
+    p.add_argument("campaign", nargs="?")
+    p = command("resume", "finish or roll back unfinished campaigns (all of them without an argument)")
+    p.add_argument("campaign", nargs="?")
+    p = command("rollback", "move floating IPs back to the sources and delete the clones")
+    p.add_argument("campaign")
+    p.add_argument("--lb", metavar="ID", help="only this load balancer")
+    p = command("finalize", "retire the sources a campaign kept (--keep-source)")
+    p.add_argument("campaign")
+    p = command("report", "write a campaign's report (Markdown and JSON) for a change ticket")
+    p.add_argument("campaign")
+    p.add_argument("-o", "--output", metavar="DIR", help="directory (default: the journal's reports/)")
+
+    fake = command("fake", "rehearse on the file-backed simulator")
+    fake_sub = fake.add_subparsers(dest="fake_command", metavar="ACTION", parser_class=_Parser, required=True)
+    p = fake_sub.add_parser("seed", help="create a simulated cloud")
+    p.add_argument("path")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--sample", type=_positive_int, metavar="N", help="N varied sample load balancers")
+    src.add_argument("--from-snapshot", metavar="FILE", help="the output of `lbswap snapshot`")
+    p.add_argument("--seed", type=int, default=0)
+    p = fake_sub.add_parser("faults", help="inject faults into a simulated cloud")
+    p.add_argument("path")
+    p.add_argument("--latency", type=_non_negative_float, metavar="SECONDS")
+    p.add_argument("--fail-at", type=_positive_int, metavar="N")
+    p.add_argument("--fail-kind", choices=("error", "timeout", "error-status"), default="error")
+    p.add_argument("--fail-probability", type=float, metavar="P")
+    p.add_argument("--crash-at", type=_positive_int, metavar="N")
+    p.add_argument("--drain-seconds", type=float, metavar="SECONDS")
+    p.add_argument("--clear", action="store_true")
+    p = fake_sub.add_parser("publish-image", help="publish a newer amphora image")
+    p.add_argument("path")
+    p.add_argument("--name", default="amphora-new")
+    p.add_argument("--tag", action="append", default=[])
+
+    local = command("local", "the local data plane (root): a cloud of namespaces, haproxy and nftables")
+    local.add_argument("action", choices=("up", "down", "status"))
+
+    p = command("demo", "bring up a local cloud and upgrade it under load, fip-swap next to failover")
+    p.add_argument("--state-dir", metavar="DIR")
+    return parser
+
+
+# --- configuration -----------------------------------------------------------------------------------------
+
+
+def backend_spec(args: argparse.Namespace) -> str:
+    """--backend > --os-cloud > OS_CLOUD > LBSWAP_BACKEND > local."""
+    if args.backend and args.os_cloud:
+        raise ConfigError("give either --backend or --os-cloud, not both")
+    if args.backend:
+        return str(args.backend)
+    if args.os_cloud:
+        return f"openstack:{args.os_cloud}"
+    if os.environ.get("OS_CLOUD"):
+        return f"openstack:{os.environ['OS_CLOUD']}"
+    return os.environ.get("LBSWAP_BACKEND", "local")
+
+
+def state_home() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "lbswap"
+
+
+def journal_path(args: argparse.Namespace) -> Path:
+    return Path(args.journal) if args.journal else state_home() / "journal.sqlite"
+
+
+# --- rendering ---------------------------------------------------------------------------------------------
+
+
+def emit(data: Any, fmt: str, *, table: Callable[[Any], None] | None = None, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if fmt == "json":
+        json.dump(data, out, indent=2, sort_keys=False, default=str)
+        out.write("\n")
+    elif fmt == "yaml":
+        yaml.safe_dump(json.loads(json.dumps(data, default=str)), out, sort_keys=False)
+    elif table is not None:
+        table(data)
+    else:
+        json.dump(data, out, indent=2, default=str)
+        out.write("\n")
+
+
+def _rich_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console(width=max(120, Console().width)).print(table)
+
+
+# --- main --------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    except BadInput as exc:
+        print(f"lbswap: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.command:
+        build_parser().print_usage(sys.stderr)
+        return 2
+    from lbswap.cli import commands
+
+    try:
+        return commands.dispatch(args)
+    except LbswapError as exc:
+        print(f"lbswap: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(
+            "lbswap: interrupted; `lbswap resume` finishes or rolls back what was under way",
+            file=sys.stderr,
+        )
+        return 130

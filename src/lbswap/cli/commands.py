@@ -1,0 +1,446 @@
+"""One function per command: open what it needs, call the core, render the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lbswap import model
+from lbswap.cli import _rich_table, backend_spec, emit, journal_path, state_home
+from lbswap.cli.progress import ProgressView
+from lbswap.clouds import Cloud, open_cloud
+from lbswap.errors import BadInput, ConfigError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handlers: dict[str, Handler] = {
+        "inventory": cmd_inventory,
+        "snapshot": cmd_snapshot,
+        "plan": cmd_plan,
+        "run": cmd_run,
+        "status": cmd_status,
+        "resume": cmd_resume,
+        "rollback": cmd_rollback,
+        "finalize": cmd_finalize,
+        "report": cmd_report,
+        "fake": cmd_fake,
+        "local": cmd_local,
+        "demo": cmd_demo,
+    }
+    return handlers[args.command](args)
+
+
+@contextmanager
+def cloud_from(args: argparse.Namespace) -> Iterator[Cloud]:
+    cloud = open_cloud(backend_spec(args))
+    try:
+        yield cloud
+    finally:
+        cloud.close()
+
+
+# --- selection ---------------------------------------------------------------------------------------------
+
+
+def _has_selection(args: argparse.Namespace) -> bool:
+    return bool(args.lb or args.all or args.project or args.tag or args.stale_image or args.provider)
+
+
+def select(cloud: Cloud, args: argparse.Namespace, *, default_all: bool) -> list[model.LBSummary]:
+    from lbswap.plan import resolve_selection
+
+    if not _has_selection(args) and not default_all:
+        raise BadInput("select load balancers with --lb ID_OR_NAME, --all, --tag, --project or --stale-image")
+    everything = not args.lb and not args.tag and not args.project
+    chosen = resolve_selection(
+        cloud, names_or_ids=list(args.lb), all_=args.all or everything, project_id=args.project, tag=args.tag
+    )
+    if args.provider:
+        chosen = [lb for lb in chosen if lb.provider == args.provider]
+    if args.stale_image:
+        newest = _newest_image(cloud, args.image_tag)
+        chosen = [lb for lb in chosen if _is_stale(cloud.list_amphorae(lb.id), newest)]
+    return chosen
+
+
+def _newest_image(cloud: Cloud, tag: str) -> str | None:
+    images = cloud.list_images(tag)
+    return images[0].id if images else None
+
+
+def _is_stale(amphorae: Sequence[model.Amphora], newest: str | None) -> bool | None:
+    if newest is None or not amphorae:
+        return None
+    return any(a.image_id != newest for a in amphorae)
+
+
+# --- inventory and snapshot --------------------------------------------------------------------------------
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    with cloud_from(args) as cloud:
+        newest = _newest_image(cloud, args.image_tag)
+        rows = []
+        for summary in select(cloud, args, default_all=True):
+            graph = cloud.read_graph(summary.id)
+            rows.append(
+                {
+                    "id": graph.id,
+                    "name": graph.name,
+                    "provisioning_status": graph.provisioning_status,
+                    "operating_status": graph.operating_status,
+                    "topology": graph.topology,
+                    "provider": graph.provider,
+                    "vip_address": graph.vip_address,
+                    "vip_port_id": graph.vip_port_id,
+                    "floating_ips": [
+                        {"id": f.id, "floating_ip_address": f.floating_ip_address, "port_id": f.port_id}
+                        for f in graph.floating_ips
+                    ],
+                    "tags": list(graph.tags),
+                    "amphorae": [{"id": a.id, "role": a.role, "image_id": a.image_id} for a in graph.amphorae],
+                    "newest_image_id": newest,
+                    "stale_image": _is_stale(graph.amphorae, newest),
+                }
+            )
+
+    def table(data: list[dict[str, Any]]) -> None:
+        _rich_table(
+            "load balancers",
+            ["id", "name", "status", "topology", "vip", "floating ips", "amphora images", "stale"],
+            [
+                (
+                    r["id"],
+                    r["name"],
+                    f"{r['provisioning_status']}/{r['operating_status']}",
+                    r["topology"],
+                    r["vip_address"],
+                    " ".join(f["floating_ip_address"] for f in r["floating_ips"]) or "-",
+                    " ".join(f"{a['role']}:{a['image_id']}" for a in r["amphorae"]) or "-",
+                    {True: "yes", False: "no", None: "unknown"}[r["stale_image"]],
+                )
+                for r in data
+            ],
+        )
+
+    emit(rows, args.format, table=table)
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    with cloud_from(args) as cloud:
+        graphs = [model.to_json(cloud.read_graph(lb.id)) for lb in select(cloud, args, default_all=True)]
+    document = {"lbswap_snapshot": 1, "load_balancers": graphs}
+    if args.output:
+        Path(args.output).write_text(json.dumps(document, indent=2) + "\n")
+        print(f"wrote {len(graphs)} load balancer graph(s) to {args.output}", file=sys.stderr)
+    else:
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+def read_snapshot(path: str) -> list[model.LoadBalancer]:
+    try:
+        document = json.loads(Path(path).read_text())
+        return [model.from_json(model.LoadBalancer, g) for g in document["load_balancers"]]
+    except FileNotFoundError:
+        raise BadInput(f"snapshot file {path} does not exist") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"snapshot file {path} is not an `lbswap snapshot` document: {exc}") from None
+
+
+# --- plan and run ------------------------------------------------------------------------------------------
+
+
+def _plan_options(args: argparse.Namespace) -> Any:
+    from lbswap.clone import TargetChanges
+    from lbswap.plan import PlanOptions
+
+    return PlanOptions(
+        strategy=args.strategy,
+        target=TargetChanges(availability_zone=args.target_az, provider=args.target_provider),
+        target_flavor=args.target_flavor,
+        allow_downtime=args.allow_downtime,
+        image_tag=args.image_tag,
+        parallel=args.parallel,
+    )
+
+
+def _plans(cloud: Cloud, args: argparse.Namespace) -> list[Any]:
+    from lbswap.plan import make_plans
+
+    chosen = select(cloud, args, default_all=False)
+    if not chosen:
+        raise BadInput("the selection matches no load balancer")
+    return make_plans(cloud, [lb.id for lb in chosen], _plan_options(args))
+
+
+def _plan_rows(plans: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.lb_id,
+            "name": p.lb_name,
+            "strategy": p.strategy,
+            "downtime": p.downtime,
+            "blocking": p.blocking,
+            "findings": [{"code": f.code, "message": f.message, "blocking": f.blocking} for f in p.findings],
+        }
+        for p in plans
+    ]
+
+
+def _plan_table(rows: list[dict[str, Any]]) -> None:
+    _rich_table(
+        "plan",
+        ["id", "name", "strategy", "downtime", "findings"],
+        [
+            (
+                r["id"],
+                r["name"],
+                r["strategy"] or "-",
+                r["downtime"],
+                "\n".join(("BLOCKS: " if f["blocking"] else "") + f["message"] for f in r["findings"]) or "-",
+            )
+            for r in rows
+        ],
+    )
+
+
+def _blocking_error(plans: Sequence[Any]) -> BadInput:
+    lines = [f.message for p in plans for f in p.findings if f.blocking]
+    first = lines[0]
+    more = f" (and {len(lines) - 1} more blocking finding(s): see `lbswap plan`)" if len(lines) > 1 else ""
+    return BadInput(first + more)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    with cloud_from(args) as cloud:
+        plans = _plans(cloud, args)
+    emit(_plan_rows(plans), args.format, table=_plan_table)
+    return 2 if any(p.blocking for p in plans) else 0
+
+
+def _swap_options(args: argparse.Namespace) -> Any:
+    from lbswap.workflow.runner import SwapOptions
+
+    return SwapOptions(drain_timeout=args.drain_timeout, keep_source_minutes=args.keep_source)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lbswap.journal import Journal
+    from lbswap.workflow.runner import run_campaign
+
+    with cloud_from(args) as cloud:
+        plans = _plans(cloud, args)
+        if any(p.blocking for p in plans):
+            for p in plans:
+                for f in p.findings:
+                    if f.blocking:
+                        print(f"lbswap: {f.message}", file=sys.stderr)
+            raise _blocking_error(plans)
+        if args.dry_run:
+            emit(_plan_rows(plans), args.format, table=_plan_table)
+            return 0
+        if not args.yes:
+            _confirm(plans, args)
+        journal = Journal(journal_path(args))
+        with ProgressView(plans, enabled=args.format == "table") as view:
+            result = run_campaign(cloud, journal, plans, _swap_options(args), parallel=args.parallel, on_event=view)
+    return _render_campaigns([result], args)
+
+
+def _confirm(plans: Sequence[Any], args: argparse.Namespace) -> None:
+    if not sys.stdin.isatty():
+        raise BadInput("not a terminal: review `lbswap plan`, then run again with --yes")
+    _plan_table(_plan_rows(plans))
+    answer = input(f"Upgrade {len(plans)} load balancer(s) as planned? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise BadInput("cancelled; nothing changed")
+
+
+# --- campaigns ---------------------------------------------------------------------------------------------
+
+
+def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
+    from lbswap.report import write_report
+
+    data = [r.to_json() for r in results]
+    reports = [write_report(r, state_home() / "reports") for r in results if r.swaps]
+    for path in reports:
+        print(f"report: {path}", file=sys.stderr)
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        for campaign in rows:
+            _rich_table(
+                f"campaign {campaign['campaign_id']} ({campaign['state']}, backend {campaign['backend']})",
+                ["id", "name", "strategy", "state", "clone", "flips", "error"],
+                [
+                    (
+                        s["id"],
+                        s["name"],
+                        s["strategy"],
+                        s["state"],
+                        s["clone_id"] or "-",
+                        " ".join(f"{f['floating_ip_address']}" for f in s["flips"]) or "-",
+                        s["error"] or "",
+                    )
+                    for s in campaign["swaps"]
+                ],
+            )
+
+    emit(
+        data if len(data) != 1 or args.command == "status" else data[0],
+        args.format,
+        table=lambda d: table(d if isinstance(d, list) else [d]),
+    )
+    failed = any(s.state in ("failed", "rolled_back") for r in results for s in r.swaps)
+    return 1 if failed else 0
+
+
+def _journal(args: argparse.Namespace) -> Any:
+    from lbswap.journal import Journal
+
+    path = journal_path(args)
+    if not path.exists():
+        raise BadInput(f"no journal at {path}: no campaign has run with it (use --journal PATH)")
+    return Journal(path)
+
+
+def _cloud_if_given(args: argparse.Namespace) -> Cloud | None:
+    """Resume and rollback reopen the campaign's own backend unless the operator names one."""
+    return open_cloud(backend_spec(args)) if (args.backend or args.os_cloud) else None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from lbswap.workflow.runner import status
+
+    results = status(_journal(args), args.campaign)
+    _render_campaigns(results, args)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from lbswap.workflow.runner import resume
+
+    journal = _journal(args)
+    with ProgressView([], enabled=args.format == "table") as view:
+        results = resume(journal, args.campaign, on_event=view, cloud=_cloud_if_given(args))
+    return _render_campaigns(results, args)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from lbswap.workflow.runner import rollback
+
+    journal = _journal(args)
+    with ProgressView([], enabled=args.format == "table") as view:
+        result = rollback(journal, args.campaign, lb_id=args.lb, on_event=view, cloud=_cloud_if_given(args))
+    _render_campaigns([result], args)
+    return 0
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from lbswap.workflow.runner import finalize
+
+    journal = _journal(args)
+    with ProgressView([], enabled=args.format == "table") as view:
+        result = finalize(journal, args.campaign, on_event=view, cloud=_cloud_if_given(args))
+    return _render_campaigns([result], args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lbswap.report import write_report
+    from lbswap.workflow.runner import status
+
+    (result,) = status(_journal(args), args.campaign)
+    path = write_report(result, Path(args.output) if args.output else state_home() / "reports")
+    print(path)
+    return 0
+
+
+# --- backends' own commands --------------------------------------------------------------------------------
+
+
+def cmd_fake(args: argparse.Namespace) -> int:
+    from lbswap.clouds import fake
+
+    if args.fake_command == "seed":
+        if args.sample:
+            ids = fake.seed_sample(args.path, args.sample, seed=args.seed)
+        else:
+            ids = fake.seed_from_snapshot(args.path, read_snapshot(args.from_snapshot))
+        emit(
+            {"path": args.path, "load_balancers": ids},
+            args.format,
+            table=lambda d: print(f"seeded {len(d['load_balancers'])} load balancer(s) in {d['path']}"),
+        )
+        return 0
+    if args.fake_command == "publish-image":
+        cloud = fake.FakeCloud(args.path)
+        image = cloud.publish_image(args.name, tuple(args.tag or ["amphora"]))
+        cloud.close()
+        emit(model.to_json(image), args.format, table=lambda d: print(f"published image {d['id']} ({d['name']})"))
+        return 0
+    if not Path(args.path).exists():
+        raise ConfigError(f"no simulated cloud at {args.path}: create it with `lbswap fake seed {args.path}`")
+    if args.clear:
+        fake.clear_faults(args.path)
+    else:
+        fake.set_faults(
+            args.path,
+            latency=args.latency,
+            fail_at=args.fail_at,
+            fail_kind=args.fail_kind,
+            fail_probability=args.fail_probability,
+            crash_at=args.crash_at,
+            drain_seconds=args.drain_seconds,
+        )
+    return 0
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from lbswap.clouds.local import LocalCloud
+
+    spec = backend_spec(args)
+    state_dir = spec.partition(":")[2] if spec.startswith("local") else None
+    cloud = LocalCloud(state_dir or None)
+    result = getattr(cloud, args.action)()
+    emit(result if result is not None else {"action": args.action, "ok": True}, args.format)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lbswap.demo import run_demo
+
+    with ProgressView([], enabled=args.format == "table") as view:
+        result = run_demo(args.state_dir, on_event=view)
+
+    def table(data: dict[str, Any]) -> None:
+        _rich_table(
+            "fip-swap next to failover, measured with real packets",
+            ["lb", "topology", "strategy", "attempts", "failed", "longest gap ms", "long-lived cut", "seconds"],
+            [
+                (
+                    r["lb"],
+                    r["topology"],
+                    r["strategy"],
+                    r["attempts"],
+                    r["failed"],
+                    r["longest_gap_ms"],
+                    f"{r['long_lived_cut']}/{r['long_lived_total']}",
+                    r["upgrade_seconds"],
+                )
+                for r in data["results"]
+            ],
+        )
+        print(f"report: {data['report']}")
+
+    emit(result, args.format, table=table)
+    return 0
