@@ -72,8 +72,9 @@ def main() -> None:
         own = cpu - cloud.cpu
         print(f"load balancers seeded        {args.lbs}, planned {len(plans)} {by_strategy}, done {done}")
         print(f"planning API calls per LB    {plan_calls / n:.1f}")
-        print(f"API calls per swap           {cloud.calls / n:.1f}   (goal <= 40)   ratio to goal {cloud.calls / n / 40:.2f}")
-        print(f"lbswap CPU per swap          {own / n * 1000:.1f} ms (goal <= 50 ms) ratio to goal {own / n / 0.05:.2f}")
+        calls, cpu_ms = cloud.calls / n, own / n * 1000
+        print(f"API calls per swap           {calls:.1f}   (goal <= 40)   ratio to goal {calls / 40:.2f}")
+        print(f"lbswap CPU per swap          {cpu_ms:.1f} ms (goal <= 50 ms) ratio to goal {cpu_ms / 50:.2f}")
         print(f"simulator CPU per swap       {cloud.cpu / n * 1000:.1f} ms (not counted above)")
         print(f"wall time                    {wall:.1f} s for {n} swaps, parallel={args.parallel}")
 
