@@ -1,0 +1,470 @@
+"""Campaigns: run swaps (in parallel), resume them after a crash, roll them back, finalize kept sources.
+
+Each swap is two taskflow flows persisted in the journal (see flows.py). The runner owns the per-swap state
+an operator reads (pending, running, kept, done, rolled_back, failed) and reports progress through
+``on_event``; it never prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from lbswap.clone import KUBERNETES_ANNOTATION, TargetChanges
+from lbswap.clouds import open_cloud
+from lbswap.clouds.base import Cloud
+from lbswap.errors import JournalError, LbswapError, NotFound
+from lbswap.journal import Journal, SwapRow
+from lbswap.model import LoadBalancer, from_json
+from lbswap.workflow import flows
+from lbswap.workflow.tasks import SwapContext, SwapOptions, delete_clones, find_clones, move_back, port_map
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from taskflow import engines, states
+    from taskflow import exceptions as tf_exceptions
+    from taskflow.persistence import models
+
+__all__ = ["CampaignResult", "Event", "SwapOptions", "SwapResult", "finalize", "resume", "rollback", "run_campaign"]
+
+TERMINAL = ("done", "rolled_back", "failed")
+FORWARD_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Event:
+    campaign_id: str
+    lb_id: str
+    lb_name: str
+    step: str
+    status: str
+    at: float
+    message: str = ""
+
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass
+class SwapResult:
+    id: str
+    name: str
+    strategy: str
+    state: str
+    clone_id: str | None = None
+    flips: list[dict[str, Any]] = field(default_factory=list)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+    kubernetes_annotation: str | None = None
+    downtime: str = ""
+    keep_until: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class CampaignResult:
+    campaign_id: str
+    backend: str
+    state: str
+    swaps: list[SwapResult]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "backend": self.backend,
+            "state": self.state,
+            "swaps": [s.to_json() for s in self.swaps],
+        }
+
+
+def new_campaign_id() -> str:
+    return time.strftime("c-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+# --- one swap --------------------------------------------------------------------------------------------
+
+
+class _Swap:
+    """Drives one swap through its phases, keeping its journal row current."""
+
+    def __init__(self, runner: _Runner, row: SwapRow) -> None:
+        self.runner = runner
+        self.row = row
+        plan = row.plan
+        self.strategy: str = plan["strategy"]
+        self._lock = threading.Lock()
+        self.ctx = SwapContext(
+            cloud=runner.cloud,
+            campaign_id=row.campaign_id,
+            lb_id=row.lb_id,
+            lb_name=plan["lb_name"],
+            options=runner.options,
+            target=TargetChanges(**plan["target"]),
+            kubernetes=bool(plan.get("kubernetes")),
+            emit=self.emit,
+            record_flip=self.record_flip,
+        )
+
+    # callbacks from steps
+    def emit(self, step: str, status: str, message: str) -> None:
+        now = self.runner.cloud.clock.now()
+        with self._lock:
+            timing = self.row.result["steps"].setdefault(step, {"started": None, "ended": None, "seconds": None})
+            if status == "start":
+                timing.update(started=now, ended=None, seconds=None)
+            elif status in ("done", "failed", "reverted"):
+                timing["ended"] = now
+                if timing["started"] is not None:
+                    timing["seconds"] = round(now - timing["started"], 3)
+                self.save()
+        self.runner.emit(Event(self.row.campaign_id, self.row.lb_id, self.ctx.lb_name, step, status, now, message))
+
+    def record_flip(self, flip: dict[str, Any]) -> None:
+        with self._lock:
+            self.row.result["flips"].append(flip)
+            self.save()
+
+    def save(self) -> None:
+        self.runner.journal.save_swap(self.row)
+
+    def set(self, state: str, *, phase: str | None = None, error: str | None = None) -> None:
+        with self._lock:
+            self.row.state = state
+            if phase:
+                self.row.phase = phase
+            if error is not None:
+                self.row.result["error"] = error
+            self.row.result["state"] = state
+            self.save()
+        self.runner.emit(
+            Event(self.row.campaign_id, self.row.lb_id, self.ctx.lb_name, "swap", state, time.time(), error or "")
+        )
+
+    # taskflow
+    def _engine(self, phase: str, store: dict[str, Any] | None) -> Any:
+        journal = self.runner.journal
+        book = self.runner.book()
+        name = f"{phase}-{len(self.row.flows)}"
+        fd_uuid = self.row.flows.get(phase)
+        detail = book.find(fd_uuid) if fd_uuid else None
+        if detail is None:
+            detail = models.FlowDetail(f"{self.row.lb_id}:{name}", uuid=str(uuid.uuid4()))
+            book.add(detail)
+            with self.runner.book_lock:
+                journal.backend.get_connection().save_logbook(book)
+            with self._lock:
+                self.row.flows[phase] = detail.uuid
+                self.save()
+        flow = flows.build(self.strategy, phase, self.ctx)
+        return engines.load(flow, flow_detail=detail, book=book, backend=journal.backend, store=store)
+
+    def _run_phase(self, phase: str, store: dict[str, Any] | None) -> tuple[Any, BaseException | None]:
+        engine = self._engine(phase, store)
+        try:
+            engine.run()
+        except Exception as exc:  # taskflow re-raises the step's failure after reverting
+            return engine, _unwrap(exc)
+        return engine, None
+
+    def drive(self, *, finalize: bool = False) -> None:
+        try:
+            self._drive(finalize=finalize)
+        except Exception as exc:  # a bug or an unusable journal must not take down the other swaps
+            self.set("failed", error=f"{self.ctx.who}: {_message(exc)}")
+
+    def _drive(self, *, finalize: bool) -> None:
+        if self.row.state in ("done", "rolled_back"):
+            return
+        if self.row.phase == "main":
+            self.set("running")
+            engine, error = self._run_phase("main", None)
+            if error is not None:
+                clean = engine.storage.get_flow_state() == states.REVERTED
+                self.set("rolled_back" if clean else "failed", phase="end", error=_message(error))
+                return
+            forward = {"source": engine.storage.fetch("source")}
+            if self.strategy == "fip-swap":
+                forward["clone_id"] = engine.storage.fetch("clone_id")
+                self.row.result["clone_id"] = forward["clone_id"]
+            with self._lock:
+                self.row.result["_forward"] = forward
+                self.row.phase = "forward"
+                self.save()
+        if self.row.state == "kept" and not finalize:
+            return
+        keep = self.runner.options.keep_source_minutes
+        if self.strategy == "fip-swap" and keep > 0 and not finalize and self.row.state != "kept":
+            with self._lock:
+                self.row.result["keep_until"] = self.runner.cloud.clock.now() + keep * 60
+            self.set("kept")
+            return
+        self._forward()
+
+    def _forward(self) -> None:
+        self.set("running")
+        error: BaseException | None = None
+        for attempt in range(FORWARD_ATTEMPTS):
+            if attempt:  # a failed forward flow is not resumed: the next attempt starts its steps afresh
+                with self._lock:
+                    self.row.flows[f"forward-failed-{attempt}"] = self.row.flows.pop("forward", "")
+            engine, error = self._run_phase("forward", dict(self.row.result["_forward"]))
+            if error is None:
+                if self.strategy == "recreate":
+                    self.row.result["clone_id"] = engine.storage.fetch("recreated_id")
+                if self.row.plan.get("kubernetes") and self.row.result.get("clone_id"):
+                    self.row.result["kubernetes_annotation"] = f"{KUBERNETES_ANNOTATION}={self.row.result['clone_id']}"
+                self.row.result["error"] = None
+                self.set("done", phase="end")
+                return
+        self.set("failed", error=_message(error) + " (forward only: `lbswap resume` retries)" if error else None)
+
+    # rollback outside taskflow: the same compensations as the steps' reverts
+    def rollback(self) -> None:
+        row = self.row
+        if row.state == "rolled_back":
+            return
+        if row.state == "done" or (row.phase != "main" and self.strategy != "fip-swap"):
+            raise LbswapError(
+                f"{self.strategy} of {self.ctx.who} is past its point of no return: nothing to roll back to",
+                lb=self.ctx.who,
+            )
+        source = self._source()
+        if source is None:
+            self.set("rolled_back", phase="end", error="rolled back before anything changed")
+            return
+        try:
+            self.runner.cloud.get_load_balancer(row.lb_id)
+        except NotFound:
+            raise LbswapError(
+                "the source is already retired: nothing to roll back to; `lbswap resume` finishes the swap",
+                lb=self.ctx.who,
+            ) from None
+        self.emit("rollback", "start", "")
+        clones = find_clones(self.ctx)
+        if clones:
+            clone = self.runner.cloud.read_graph(clones[0].id)
+            left = move_back(self.ctx, source, port_map(source, clone))
+            if left:
+                self.row.result["error"] = "left alone: " + "; ".join(left)
+        delete_clones(self.ctx, "rollback")
+        self.emit("rollback", "done", "")
+        self.set("rolled_back", phase="end", error=self.row.result.get("error") or "rolled back by the operator")
+
+    def _source(self) -> LoadBalancer | None:
+        forward = self.row.result.get("_forward")
+        if forward:
+            return from_json(LoadBalancer, forward["source"])
+        fd_uuid = self.row.flows.get("main")
+        if not fd_uuid:
+            return None
+        detail = self.runner.book().find(fd_uuid)
+        for atom in detail or ():
+            if atom.name == "snapshot" and atom.results:
+                return from_json(LoadBalancer, atom.results)
+        return None
+
+    def result(self) -> SwapResult:
+        data = {k: v for k, v in self.row.result.items() if not k.startswith("_")}
+        return SwapResult(**data)
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    if isinstance(exc, tf_exceptions.WrappedFailure):
+        for failure in exc:
+            if failure.exception is not None:
+                return failure.exception  # type: ignore[no-any-return]
+    return exc
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, LbswapError) else f"{type(exc).__name__}: {exc}"
+
+
+# --- a campaign ------------------------------------------------------------------------------------------
+
+
+class _Runner:
+    def __init__(
+        self,
+        journal: Journal,
+        campaign_id: str,
+        cloud: Cloud,
+        options: SwapOptions,
+        on_event: EventSink | None,
+    ) -> None:
+        self.journal = journal
+        self.campaign_id = campaign_id
+        self.cloud = cloud
+        self.options = options
+        self.on_event = on_event
+        self.book_lock = threading.Lock()
+        self._book: Any = None
+        self._emit_lock = threading.Lock()
+
+    def emit(self, event: Event) -> None:
+        if self.on_event is not None:
+            with self._emit_lock:
+                self.on_event(event)
+
+    def book(self) -> Any:
+        with self.book_lock:
+            if self._book is None:
+                uuid_ = self.journal.campaign(self.campaign_id).book_uuid
+                self._book = self.journal.backend.get_connection().get_logbook(uuid_)
+            return self._book
+
+    def swaps(self, lb_id: str | None = None) -> list[_Swap]:
+        rows = self.journal.swaps(self.campaign_id)
+        return [_Swap(self, r) for r in rows if lb_id is None or r.lb_id == lb_id]
+
+    def drive(self, swaps: Sequence[_Swap], parallel: int, *, finalize: bool = False) -> None:
+        if parallel <= 1 or len(swaps) <= 1:
+            for swap in swaps:
+                swap.drive(finalize=finalize)
+            return
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="swap") as pool:
+            list(pool.map(lambda s: s.drive(finalize=finalize), swaps))
+
+
+def _result(journal: Journal, campaign_id: str) -> CampaignResult:
+    campaign = journal.campaign(campaign_id)
+    swaps = []
+    for row in journal.swaps(campaign_id):
+        data = {k: v for k, v in row.result.items() if not k.startswith("_")}
+        swaps.append(SwapResult(**data))
+    states_ = {s.state for s in swaps}
+    if states_ & {"pending", "running"}:
+        state = "unfinished"
+    elif "kept" in states_:
+        state = "kept"
+    elif states_ <= {"done"}:
+        state = "done"
+    else:
+        state = "finished with failures"
+    return CampaignResult(campaign_id, campaign.backend, state, swaps)
+
+
+def _options(campaign_options: dict[str, Any]) -> SwapOptions:
+    names = {f.name for f in dataclasses.fields(SwapOptions)}
+    return SwapOptions(**{k: v for k, v in campaign_options.items() if k in names})
+
+
+def run_campaign(
+    cloud: Cloud,
+    journal: Journal,
+    plans: Sequence[Any],
+    options: SwapOptions,
+    *,
+    parallel: int = 1,
+    on_event: EventSink | None = None,
+    campaign_id: str | None = None,
+) -> CampaignResult:
+    """Record a campaign for the non-blocked plans and run it.
+
+    :raises LockHeld: another unfinished campaign holds one of the load balancers; nothing was changed.
+    """
+    campaign_id = campaign_id or new_campaign_id()
+    runnable = [p for p in plans if p.strategy and not p.blocking]
+    book = models.LogBook(campaign_id)
+    swaps = []
+    for plan in runnable:
+        plan_json = {
+            "lb_id": plan.lb_id,
+            "lb_name": plan.lb_name,
+            "strategy": plan.strategy,
+            "target": dataclasses.asdict(plan.target),
+            "kubernetes": plan.kubernetes,
+            "downtime": plan.downtime,
+        }
+        result = SwapResult(plan.lb_id, plan.lb_name, plan.strategy, "pending", downtime=plan.downtime).to_json()
+        swaps.append((plan.lb_id, plan_json, result))
+    journal.create_campaign(
+        campaign_id, backend=cloud.spec(), options=dataclasses.asdict(options), book_uuid=book.uuid, swaps=swaps
+    )
+    journal.backend.get_connection().save_logbook(book)
+    runner = _Runner(journal, campaign_id, cloud, options, on_event)
+    runner.drive(runner.swaps(), parallel)
+    return _result(journal, campaign_id)
+
+
+def _runner(journal: Journal, campaign_id: str, cloud: Cloud | None, on_event: EventSink | None) -> _Runner:
+    campaign = journal.campaign(campaign_id)
+    return _Runner(journal, campaign_id, cloud or open_cloud(campaign.backend), _options(campaign.options), on_event)
+
+
+def resume(
+    journal: Journal,
+    campaign_id: str | None = None,
+    *,
+    on_event: EventSink | None = None,
+    cloud: Cloud | None = None,
+    parallel: int = 1,
+) -> list[CampaignResult]:
+    """Finish every unfinished swap of one campaign (or of all): re-run what was in flight, retry what
+    failed forward, and complete rollbacks that a crash interrupted."""
+    ids = [campaign_id] if campaign_id else [c.id for c in journal.campaigns()]
+    results = []
+    for cid in ids:
+        rows = journal.swaps(cid)
+        if not any(r.state in ("pending", "running") or (r.state == "failed" and r.phase != "end") for r in rows):
+            if campaign_id:
+                results.append(_result(journal, cid))
+            continue
+        runner = _runner(journal, cid, cloud, on_event)
+        todo = [s for s in runner.swaps() if s.row.state in ("pending", "running", "failed") and s.row.phase != "end"]
+        runner.drive(todo, parallel)
+        results.append(_result(journal, cid))
+    return results
+
+
+def rollback(
+    journal: Journal,
+    campaign_id: str,
+    *,
+    lb_id: str | None = None,
+    on_event: EventSink | None = None,
+    cloud: Cloud | None = None,
+) -> CampaignResult:
+    """Undo swaps that have not passed their point of no return: flip back, then delete the clone.
+
+    :raises JournalError: no such campaign or load balancer in it.
+    """
+    runner = _runner(journal, campaign_id, cloud, on_event)
+    swaps = runner.swaps(lb_id)
+    if lb_id and not swaps:
+        raise JournalError(f"campaign {campaign_id} has no load balancer {lb_id}: see `lbswap status {campaign_id}`")
+    errors = []
+    for swap in swaps:
+        if swap.row.state in ("done", "rolled_back") and not lb_id:
+            continue
+        try:
+            swap.rollback()
+        except LbswapError as exc:
+            errors.append(exc)
+            with swap._lock:
+                swap.row.result["error"] = str(exc)
+                swap.save()
+    return _result(journal, campaign_id)
+
+
+def finalize(
+    journal: Journal, campaign_id: str, *, on_event: EventSink | None = None, cloud: Cloud | None = None
+) -> CampaignResult:
+    """Retire the sources a campaign kept (``--keep-source``)."""
+    runner = _runner(journal, campaign_id, cloud, on_event)
+    runner.drive([s for s in runner.swaps() if s.row.state == "kept"], 1, finalize=True)
+    return _result(journal, campaign_id)
+
+
+def status(journal: Journal, campaign_id: str | None = None) -> list[CampaignResult]:
+    ids = [campaign_id] if campaign_id else [c.id for c in journal.campaigns()]
+    return [_result(journal, cid) for cid in ids]

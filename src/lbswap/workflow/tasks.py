@@ -1,0 +1,548 @@
+"""One class per swap step, each with ``execute`` and, where the step has an effect to undo, ``revert``.
+
+Every step is idempotent: run again after a crash it finds its earlier effect (marker tags on the clone,
+the floating IP's port and revision) instead of repeating it. Steps pass plain JSON between them, so
+taskflow can persist them in the journal and resume. Steps never print: they report through ``ctx.emit``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskflow import task
+
+from lbswap import clone as clone_mod
+from lbswap.clouds.base import Cloud
+from lbswap.errors import (
+    CloudError,
+    CloudTimeout,
+    Conflict,
+    FloatingIPHijacked,
+    LbswapError,
+    NotFound,
+    PreconditionFailed,
+    SwapFailed,
+    WaitFailed,
+)
+from lbswap.model import MARKER_CAMPAIGN, FloatingIP, LBSummary, LoadBalancer, from_json, to_json
+
+LOG = logging.getLogger(__name__)
+HEALTH_RANK = {"ONLINE": 3, "NO_MONITOR": 2, "DRAINING": 2, "DEGRADED": 1, "OFFLINE": 1, "ERROR": 0}
+
+
+@dataclass(frozen=True)
+class SwapOptions:
+    drain_timeout: float = 300.0
+    keep_source_minutes: float = 0.0
+    stats_interval: float = 10.0
+    ready_timeout: float = 1800.0
+    delete_timeout: float = 900.0
+    poll_initial: float = 1.0
+    poll_max: float = 15.0
+    image_tag: str = "amphora"
+
+
+@dataclass
+class SwapContext:
+    """What every step of one swap shares; rebuilt (not persisted) when a swap resumes."""
+
+    cloud: Cloud
+    campaign_id: str
+    lb_id: str
+    lb_name: str
+    options: SwapOptions
+    target: clone_mod.TargetChanges = field(default_factory=clone_mod.TargetChanges)
+    kubernetes: bool = False
+    emit: Callable[[str, str, str], None] = lambda step, status, message: None
+    record_flip: Callable[[dict[str, Any]], None] = lambda flip: None
+
+    @property
+    def who(self) -> str:
+        return f"{self.lb_name or '(no name)'} ({self.lb_id})"
+
+    def polls(self, timeout: float) -> Iterator[float]:
+        """Yield until ``timeout`` simulated-or-real seconds passed, sleeping with backoff in between."""
+        clock = self.cloud.clock
+        deadline = clock.now() + timeout
+        delay = self.options.poll_initial
+        while True:
+            yield deadline - clock.now()
+            if clock.now() >= deadline:
+                return
+            clock.sleep(min(delay, max(deadline - clock.now(), 0.0)))
+            delay = min(delay * 1.5, self.options.poll_max)
+
+
+class Step(task.Task):  # type: ignore[misc]
+    """A swap step: reports start/done/failed and names the load balancer and the step in its errors."""
+
+    step = "step"
+
+    def __init__(self, ctx: SwapContext, *, provides: str | None = None) -> None:
+        super().__init__(name=self.step, provides=provides)
+        self.ctx = ctx
+
+    @contextmanager
+    def reporting(self, status_done: str = "done") -> Iterator[None]:
+        self.ctx.emit(self.step, "start", "")
+        try:
+            yield
+        except LbswapError as exc:
+            exc.lb = exc.lb or self.ctx.who
+            exc.step = exc.step or self.step
+            self.ctx.emit(self.step, "failed", exc.message)
+            raise
+        self.ctx.emit(self.step, status_done, "")
+
+    @contextmanager
+    def reverting(self) -> Iterator[None]:
+        self.ctx.emit(self.step, "reverting", "")
+        yield
+        self.ctx.emit(self.step, "reverted", "")
+
+
+# --- helpers shared by steps and by `lbswap rollback` ------------------------------------------------------
+
+
+def find_clones(ctx: SwapContext) -> list[LBSummary]:
+    """The clones this campaign made of this source, found by their marker tags (the cloud is the truth)."""
+    return [
+        lb
+        for lb in ctx.cloud.list_load_balancers()
+        if lb.clone_of == ctx.lb_id and MARKER_CAMPAIGN + ctx.campaign_id in lb.tags
+    ]
+
+
+def transient(exc: CloudError) -> bool:
+    """A read that may succeed when repeated: a timeout or a server-side error."""
+    return isinstance(exc, CloudTimeout) or (exc.status_code or 0) >= 500
+
+
+def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, accept_error: bool = False) -> LBSummary:
+    """Wait until a load balancer leaves ``PENDING_*``; ERROR fails unless ``accept_error``.
+
+    Polls with backoff on the cloud's clock; a transient error of one poll is not a failure.
+    """
+    summary = None
+    for _left in ctx.polls(timeout):
+        try:
+            summary = ctx.cloud.get_load_balancer(lb_id)
+        except CloudError as exc:
+            if transient(exc):
+                continue
+            raise
+        if summary.provisioning_status == "ACTIVE" or (accept_error and summary.provisioning_status == "ERROR"):
+            return summary
+        if summary.provisioning_status == "ERROR":
+            raise WaitFailed(f"load balancer {lb_id} went to ERROR", lb=ctx.who, step=step)
+        ctx.emit(step, "info", f"{lb_id} is {summary.provisioning_status}")
+    status = summary.provisioning_status if summary else "unknown"
+    raise WaitFailed(f"load balancer {lb_id} still {status} after {timeout:.0f} s", lb=ctx.who, step=step)
+
+
+def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> None:
+    """Delete a load balancer (cascade) and wait until it is gone; retries while it is immutable."""
+    for _left in ctx.polls(timeout):
+        try:
+            summary = ctx.cloud.get_load_balancer(lb_id)
+        except NotFound:
+            return
+        except CloudError as exc:
+            if transient(exc):
+                continue
+            raise
+        if summary.provisioning_status.startswith("PENDING"):
+            continue
+        try:
+            ctx.cloud.delete_load_balancer(lb_id, cascade=True)
+        except CloudError as exc:
+            if isinstance(exc, Conflict) or transient(exc):
+                continue
+            raise
+    raise WaitFailed(f"load balancer {lb_id} was not deleted within {timeout:.0f} s", lb=ctx.who, step=step)
+
+
+def port_map(source: LoadBalancer, clone: LoadBalancer) -> dict[str, tuple[str, str | None]]:
+    """Source VIP port -> (clone VIP port, clone fixed address): the main VIP, then additional VIPs by subnet."""
+    mapping: dict[str, tuple[str, str | None]] = {}
+    if source.vip_port_id and clone.vip_port_id:
+        mapping[source.vip_port_id] = (clone.vip_port_id, clone.vip_address)
+    by_subnet = {v.subnet_id: v for v in clone.additional_vips}
+    for extra in source.additional_vips:
+        target = by_subnet.get(extra.subnet_id)
+        if extra.port_id and target and target.port_id:
+            mapping[extra.port_id] = (target.port_id, target.ip_address)
+    return mapping
+
+
+def move_back(ctx: SwapContext, source: LoadBalancer, clone_ports: dict[str, tuple[str, str | None]]) -> list[str]:
+    """Point every floating IP that lbswap moved to the clone back at the source; leave any other alone.
+
+    Returns what was left alone (a floating IP someone else moved), for the operator.
+    """
+    left_alone = []
+    back = {clone_port: (src_port, src) for src_port, (clone_port, src) in clone_ports.items()}
+    source_fixed = {source.vip_port_id: source.vip_address}
+    source_fixed.update({v.port_id: v.ip_address for v in source.additional_vips if v.port_id})
+    for fip in source.floating_ips:
+        for _attempt in range(5):
+            try:
+                current = ctx.cloud.get_floating_ip(fip.id)
+            except NotFound:
+                left_alone.append(f"{fip.floating_ip_address} (deleted by someone else)")
+                break
+            if current.port_id == fip.port_id:
+                break
+            if current.port_id not in back:
+                left_alone.append(f"{fip.floating_ip_address} (now on port {current.port_id}, not ours)")
+                break
+            try:
+                ctx.cloud.move_floating_ip(
+                    fip.id,
+                    port_id=fip.port_id or "",
+                    fixed_ip_address=source_fixed.get(fip.port_id or "") or fip.fixed_ip_address,
+                    if_revision=current.revision_number,
+                )
+                ctx.record_flip(
+                    {
+                        "floating_ip_address": fip.floating_ip_address,
+                        "from_port": current.port_id,
+                        "to_port": fip.port_id,
+                        "at": ctx.cloud.clock.now(),
+                        "back": True,
+                    }
+                )
+            except (PreconditionFailed, CloudTimeout):
+                continue  # re-read: moved by our own earlier attempt, or by someone else
+            break
+    return left_alone
+
+
+def delete_clones(ctx: SwapContext, step: str) -> None:
+    for clone in find_clones(ctx):
+        wait_gone(ctx, clone.id, step, timeout=ctx.options.delete_timeout)
+
+
+# --- steps ------------------------------------------------------------------------------------------------
+
+
+class Snapshot(Step):
+    step = "snapshot"
+
+    def __init__(self, ctx: SwapContext) -> None:
+        super().__init__(ctx, provides="source")
+
+    def execute(self) -> dict[str, Any]:
+        with self.reporting():
+            graph = self.ctx.cloud.read_graph(self.ctx.lb_id)
+            result: dict[str, Any] = to_json(graph)
+            return result
+
+
+class Preflight(Step):
+    """Re-check, at the moment of acting, what the plan checked: state and floating IPs."""
+
+    step = "preflight"
+
+    def execute(self, source: dict[str, Any]) -> None:
+        with self.reporting():
+            lb = from_json(LoadBalancer, source)
+            if lb.provisioning_status != "ACTIVE":
+                raise SwapFailed(f"the source is {lb.provisioning_status}, not ACTIVE: nothing was changed")
+            ports = set(lb.vip_port_ids())
+            for fip in lb.floating_ips:
+                if fip.port_id not in ports:
+                    raise FloatingIPHijacked(f"floating IP {fip.floating_ip_address} is no longer on the source VIP")
+            others = [
+                c
+                for c in self.ctx.cloud.list_load_balancers()
+                if c.clone_of == self.ctx.lb_id and c.campaign != self.ctx.campaign_id
+            ]
+            if others:
+                raise SwapFailed(f"campaign {others[0].campaign} already has a clone {others[0].id} of it")
+
+
+class CreateClone(Step):
+    step = "create-clone"
+
+    def __init__(self, ctx: SwapContext) -> None:
+        super().__init__(ctx, provides="clone_id")
+
+    def execute(self, source: dict[str, Any]) -> str:
+        with self.reporting():
+            existing = [c for c in find_clones(self.ctx) if c.provisioning_status != "PENDING_DELETE"]
+            if existing:
+                self.ctx.emit(self.step, "info", f"found clone {existing[0].id} from an earlier attempt")
+                return existing[0].id
+            lb = from_json(LoadBalancer, source)
+            body = clone_mod.build_clone_body(lb, campaign_id=self.ctx.campaign_id, target=self.ctx.target)
+            try:
+                created = self.ctx.cloud.create_load_balancer(body)
+            except CloudTimeout:
+                found = find_clones(self.ctx)
+                if not found:
+                    raise
+                created = found[0]
+            self.ctx.emit(self.step, "info", f"clone {created.id}")
+            return created.id
+
+    def revert(self, source: dict[str, Any], result: Any = None, **kwargs: Any) -> None:
+        with self.reverting():
+            try:
+                delete_clones(self.ctx, self.step)
+            except LbswapError as exc:  # name what is left behind; the swap ends failed, resume retries
+                LOG.error("%s: could not delete its clone, delete it by hand: %s", self.ctx.who, exc)
+                raise
+
+
+class WaitReady(Step):
+    """The clone is ACTIVE, its graph equals the source's (I5), and its members are no less healthy."""
+
+    step = "wait-ready"
+
+    def __init__(self, ctx: SwapContext) -> None:
+        super().__init__(ctx, provides="clone")
+
+    def execute(self, source: dict[str, Any], clone_id: str) -> dict[str, Any]:
+        with self.reporting():
+            ctx = self.ctx
+            wait_status(ctx, clone_id, self.step, timeout=ctx.options.ready_timeout)
+            src = from_json(LoadBalancer, source)
+            clone = ctx.cloud.read_graph(clone_id)
+            want, got = clone_mod.comparable(src, ctx.target), clone_mod.comparable(clone, ctx.target)
+            if ctx.kubernetes:
+                want.pop("name", None)
+                got.pop("name", None)
+            if want != got:
+                diff = sorted(k for k in want if want.get(k) != got.get(k))
+                raise SwapFailed(f"the clone {clone_id} differs from the source in {', '.join(diff)}")
+            for _left in ctx.polls(ctx.options.ready_timeout):
+                worse = _less_healthy(ctx.cloud.read_graph(ctx.lb_id), clone)
+                if not worse:
+                    return to_json(clone)  # type: ignore[no-any-return]
+                ctx.emit(self.step, "info", f"waiting for member health: {worse}")
+                clone = ctx.cloud.read_graph(clone_id)
+            raise WaitFailed(f"the clone's members stayed less healthy than the source's: {worse}")
+
+
+def _less_healthy(source: LoadBalancer, clone: LoadBalancer) -> str:
+    def health(lb: LoadBalancer) -> dict[tuple[str, str, int], str]:
+        return {(pool.name, m.address, m.protocol_port): m.operating_status for pool in lb.pools for m in pool.members}
+
+    names = clone_mod.pool_names(source)
+    src = {(names[p.id], m.address, m.protocol_port): m.operating_status for p in source.pools for m in p.members}
+    got = health(clone)
+    for key, status in src.items():
+        if HEALTH_RANK.get(got.get(key, "ERROR"), 0) < HEALTH_RANK.get(status, 0):
+            return f"member {key[1]}:{key[2]} is {got.get(key)} on the clone, {status} on the source"
+    return ""
+
+
+class Flip(Step):
+    """Move every floating IP from the source VIP to the clone VIP, each in one compare-and-swap PUT."""
+
+    step = "flip"
+
+    def __init__(self, ctx: SwapContext) -> None:
+        super().__init__(ctx, provides="flips")
+
+    def execute(self, source: dict[str, Any], clone: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.reporting():
+            src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
+            ports = port_map(src, dst)
+            return [self._flip_one(fip, ports) for fip in src.floating_ips]
+
+    def _flip_one(self, fip: FloatingIP, ports: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
+        ctx = self.ctx
+        to_port, to_fixed = ports[fip.port_id or ""]
+        for _attempt in range(5):
+            current = ctx.cloud.get_floating_ip(fip.id)
+            if current.port_id == to_port:
+                return {"floating_ip_address": fip.floating_ip_address, "from_port": fip.port_id, "to_port": to_port}
+            if current.port_id != fip.port_id:
+                raise FloatingIPHijacked(
+                    f"floating IP {fip.floating_ip_address} was moved to port {current.port_id} by someone else: "
+                    "stopping without overwriting it"
+                )
+            try:
+                ctx.cloud.move_floating_ip(
+                    fip.id, port_id=to_port, fixed_ip_address=to_fixed, if_revision=current.revision_number
+                )
+            except (PreconditionFailed, CloudTimeout):
+                continue  # re-read: on the clone means done, anywhere else means someone else moved it
+            flip = {
+                "floating_ip_address": fip.floating_ip_address,
+                "from_port": fip.port_id,
+                "to_port": to_port,
+                "at": ctx.cloud.clock.now(),
+            }
+            ctx.record_flip(flip)
+            ctx.emit(self.step, "info", f"{fip.floating_ip_address} -> clone")
+            return flip
+        raise SwapFailed(f"floating IP {fip.floating_ip_address} kept changing under us; stopping")
+
+    def revert(self, source: dict[str, Any], clone: dict[str, Any], result: Any = None, **kwargs: Any) -> None:
+        with self.reverting():
+            src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
+            left = move_back(self.ctx, src, port_map(src, dst))
+            for what in left:
+                LOG.warning("%s: left floating IP %s alone", self.ctx.who, what)
+
+
+class PostFlipCheck(Step):
+    step = "post-flip-check"
+
+    def execute(self, source: dict[str, Any], clone: dict[str, Any]) -> None:
+        with self.reporting():
+            src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
+            ports = port_map(src, dst)
+            for fip in src.floating_ips:
+                current = self.ctx.cloud.get_floating_ip(fip.id)
+                if current.port_id != ports[fip.port_id or ""][0]:
+                    raise FloatingIPHijacked(
+                        f"floating IP {fip.floating_ip_address} is on port {current.port_id}, not the clone's"
+                    )
+            status = self.ctx.cloud.get_load_balancer(dst.id).provisioning_status
+            if status != "ACTIVE":
+                raise SwapFailed(f"the clone went {status} after the flip")
+
+
+class Drain(Step):
+    """Established flows stay on the source (conntrack): wait until it reports no active connection."""
+
+    step = "drain"
+
+    def execute(self, source: dict[str, Any]) -> dict[str, Any]:
+        with self.reporting():
+            ctx = self.ctx
+            clock = ctx.cloud.clock
+            if ctx.options.drain_timeout <= 0:
+                return {"drained": False, "open": None}
+            deadline = clock.now() + ctx.options.drain_timeout
+            zeros, active = 0, -1
+            while True:
+                active = ctx.cloud.get_stats(ctx.lb_id).active_connections
+                zeros = zeros + 1 if active == 0 else 0
+                if zeros >= 3:
+                    return {"drained": True, "open": 0}
+                if clock.now() + ctx.options.stats_interval > deadline:
+                    ctx.emit(self.step, "info", f"deadline: {active} connection(s) still open will be cut")
+                    return {"drained": False, "open": active}
+                clock.sleep(ctx.options.stats_interval)
+
+
+class Retire(Step):
+    """Delete the source (cascade). Forward only: from here on nothing is rolled back."""
+
+    step = "retire"
+
+    def execute(self, source: dict[str, Any], clone_id: str | None = None) -> None:
+        with self.reporting():
+            ctx = self.ctx
+            src = from_json(LoadBalancer, source)
+            if clone_id is not None:  # I3: never retire a source a floating IP still reaches
+                ports = set(src.vip_port_ids())
+                for fip in src.floating_ips:
+                    try:
+                        current = ctx.cloud.get_floating_ip(fip.id)
+                    except NotFound:
+                        continue
+                    if current.port_id in ports:
+                        raise SwapFailed(f"floating IP {fip.floating_ip_address} still points at the source")
+            wait_gone(ctx, ctx.lb_id, self.step, timeout=ctx.options.delete_timeout)
+
+
+class RenameClone(Step):
+    """Kubernetes-managed: give the clone the source's name once the source is gone."""
+
+    step = "rename-clone"
+
+    def execute(self, source: dict[str, Any], clone_id: str) -> None:
+        with self.reporting():
+            ctx = self.ctx
+            name = source["name"]
+            current = wait_status(ctx, clone_id, self.step, timeout=ctx.options.ready_timeout)
+            if current.name != name:
+                with suppress(CloudTimeout):
+                    ctx.cloud.rename_load_balancer(clone_id, name)
+                wait_status(ctx, clone_id, self.step, timeout=ctx.options.ready_timeout)
+
+
+class FailoverAmphorae(Step):
+    """Octavia's failover: SINGLE as one load balancer failover; ACTIVE_STANDBY amphora by amphora, standby
+    first. Amphorae already on the newest image are skipped, which is also what makes a re-run idempotent."""
+
+    step = "failover"
+
+    def execute(self, source: dict[str, Any]) -> dict[str, Any]:
+        with self.reporting():
+            ctx = self.ctx
+            images = ctx.cloud.list_images(ctx.options.image_tag)
+            newest = images[0].id if images else None
+            topology = source.get("topology", "SINGLE")
+            roles = ["BACKUP", "MASTER"] if topology == "ACTIVE_STANDBY" else ["STANDALONE"]
+            done = []
+            for role in roles:  # an LB left in ERROR by an earlier failover is repaired by failing over again
+                wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout, accept_error=True)
+                amphora = next((a for a in ctx.cloud.list_amphorae(ctx.lb_id) if a.role == role), None)
+                if amphora is None or amphora.image_id == newest:
+                    continue
+                ctx.emit(self.step, "info", f"{role.lower()} amphora {amphora.id}")
+                try:
+                    if role == "STANDALONE":
+                        ctx.cloud.failover_load_balancer(ctx.lb_id)
+                    else:
+                        ctx.cloud.failover_amphora(amphora.id)
+                except CloudTimeout:
+                    pass
+                wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout)
+                done.append(role)
+            wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout)
+            return {"image": newest, "rebuilt": done}
+
+
+class Recreate(Step):
+    """Create the load balancer again from the snapshot, on the same VIP address (after the retire)."""
+
+    step = "recreate"
+
+    def __init__(self, ctx: SwapContext) -> None:
+        super().__init__(ctx, provides="recreated_id")
+
+    def execute(self, source: dict[str, Any]) -> str:
+        with self.reporting():
+            ctx = self.ctx
+            lb = from_json(LoadBalancer, source)
+            for _attempt in range(3):
+                found = [c for c in find_clones(ctx) if c.provisioning_status != "PENDING_DELETE"]
+                if found and found[0].provisioning_status == "ERROR":
+                    wait_gone(ctx, found[0].id, self.step, timeout=ctx.options.delete_timeout)
+                    continue
+                if found:
+                    lb_id = found[0].id
+                else:
+                    body = clone_mod.build_clone_body(
+                        lb, campaign_id=ctx.campaign_id, target=ctx.target, name=lb.name, vip_address=lb.vip_address
+                    )
+                    try:
+                        lb_id = ctx.cloud.create_load_balancer(body).id
+                    except CloudTimeout:
+                        continue
+                    except CloudError as exc:
+                        if isinstance(exc, Conflict | NotFound):
+                            raise
+                        ctx.emit(self.step, "info", f"create refused, retrying: {exc.message}")
+                        continue
+                try:
+                    wait_status(ctx, lb_id, self.step, timeout=ctx.options.ready_timeout)
+                except WaitFailed:
+                    continue
+                return lb_id
+            raise SwapFailed(
+                "could not create the load balancer again after 3 attempts; "
+                "`lbswap resume` retries from the snapshot in the journal"
+            )
