@@ -406,11 +406,15 @@ def cmd_fake(args: argparse.Namespace) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from lbswap.clouds.local import LocalCloud
+    import importlib
 
+    try:
+        local = importlib.import_module("lbswap.clouds.local")
+    except ImportError:
+        raise ConfigError("the local data plane is not part of this lbswap yet: use --backend fake:PATH") from None
     spec = backend_spec(args)
     state_dir = spec.partition(":")[2] if spec.startswith("local") else None
-    cloud = LocalCloud(state_dir or None)
+    cloud = local.LocalCloud(state_dir or None)
     result = getattr(cloud, args.action)()
     emit(result if result is not None else {"action": args.action, "ok": True}, args.format)
     return 0
@@ -424,17 +428,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     def table(data: dict[str, Any]) -> None:
         _rich_table(
-            "fip-swap next to failover, measured with real packets",
-            ["lb", "topology", "strategy", "attempts", "failed", "longest gap ms", "long-lived cut", "seconds"],
+            "fip-swap next to failover",
+            [
+                "lb",
+                "topology",
+                "strategy",
+                "state",
+                "attempts",
+                "failed",
+                "longest gap ms",
+                "long-lived cut",
+                "seconds",
+            ],
             [
                 (
                     r["lb"],
                     r["topology"],
                     r["strategy"],
+                    r.get("state", ""),
                     r["attempts"],
                     r["failed"],
                     r["longest_gap_ms"],
-                    f"{r['long_lived_cut']}/{r['long_lived_total']}",
+                    "-" if r["long_lived_total"] is None else f"{r['long_lived_cut']}/{r['long_lived_total']}",
                     r["upgrade_seconds"],
                 )
                 for r in data["results"]

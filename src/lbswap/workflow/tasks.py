@@ -128,6 +128,7 @@ def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, acce
     Polls with backoff on the cloud's clock; a transient error of one poll is not a failure.
     """
     summary = None
+    last = ""
     for _left in ctx.polls(timeout):
         try:
             summary = ctx.cloud.get_load_balancer(lb_id)
@@ -139,7 +140,9 @@ def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, acce
             return summary
         if summary.provisioning_status == "ERROR":
             raise WaitFailed(f"load balancer {lb_id} went to ERROR", lb=ctx.who, step=step)
-        ctx.emit(step, "info", f"{lb_id} is {summary.provisioning_status}")
+        if summary.provisioning_status != last:
+            last = summary.provisioning_status
+            ctx.emit(step, "info", f"{lb_id} is {last}")
     status = summary.provisioning_status if summary else "unknown"
     raise WaitFailed(f"load balancer {lb_id} still {status} after {timeout:.0f} s", lb=ctx.who, step=step)
 
