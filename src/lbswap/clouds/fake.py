@@ -95,6 +95,7 @@ def empty_state() -> dict[str, Any]:
         "side_effects": 0,
         "faults": {},
         "audit": [],
+        "history": [],
         "lbs": {},
         "fips": {},
         "ports": {},
@@ -138,7 +139,8 @@ class FakeCloud:
             raise ConfigError(f"no simulated cloud at {self.path}: create it with `lbswap fake seed {self.path}`")
         self._thread_lock = threading.RLock()
         self._cache: dict[str, Any] | None = None
-        self._cache_key: tuple[int, int] | None = None
+        self._cache_key: str | None = None
+        self._gen_path = self.path.with_name(self.path.name + ".gen")
         self._depth = 0
         self._clock = _FakeClock(self)
         self._rng = random.Random(0)
@@ -171,26 +173,30 @@ class FakeCloud:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def _load(self) -> dict[str, Any]:
+        # the generation file is tiny: reading it on every call tells whether another writer changed the state
         try:
-            st = self.path.stat()
+            generation = self._gen_path.read_text()
         except FileNotFoundError:
-            raise ConfigError(f"no simulated cloud at {self.path}") from None
-        key = (st.st_mtime_ns, st.st_size)
-        if self._cache is None or key != self._cache_key:
+            generation = ""
+        if self._cache is None or not generation or generation != self._cache_key:
             try:
                 self._cache = json.loads(self.path.read_text())
+            except FileNotFoundError:
+                raise ConfigError(f"no simulated cloud at {self.path}") from None
             except ValueError as exc:
                 raise ConfigError(f"simulated cloud {self.path} is not a state file: {exc}") from None
-            self._cache_key = key
+            self._cache_key = generation
         assert self._cache is not None
         return self._cache
 
     def _save(self, state: dict[str, Any]) -> None:
+        state["generation"] = state.get("generation", 0) + 1
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(state, separators=(",", ":")))
         os.replace(tmp, self.path)
-        st = self.path.stat()
-        self._cache, self._cache_key = state, (st.st_mtime_ns, st.st_size)
+        generation = f"{state['generation']}:{uuid.uuid4().hex}"
+        self._gen_path.write_text(generation)
+        self._cache, self._cache_key = state, generation
 
     @contextmanager
     def _call(self, call: str, **args: Any) -> Iterator[dict[str, Any]]:
@@ -489,9 +495,11 @@ def _settle(state: dict[str, Any]) -> None:
         failed = lb.pop("_error", False)
         status = lb["provisioning_status"]
         if status == "PENDING_DELETE" and not failed:
+            state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "DELETED"})
             _remove(state, lb)
             continue
         if failed:
+            state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "ERROR"})
             lb["provisioning_status"] = "ERROR"
             lb["operating_status"] = "ERROR"
             lb.pop("_failover", None)
@@ -500,6 +508,7 @@ def _settle(state: dict[str, Any]) -> None:
             _rebuild_amphora(state, lb, amp_id)
         lb["provisioning_status"] = "ACTIVE"
         lb["operating_status"] = "ONLINE"
+        state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "ACTIVE"})
         for pool in lb["pools"]:
             for member in pool["members"]:
                 member["operating_status"] = "ONLINE" if pool.get("healthmonitor") else "NO_MONITOR"
@@ -795,6 +804,7 @@ def _write_new(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(state, separators=(",", ":")))
     os.replace(tmp, target)
+    target.with_name(target.name + ".gen").write_text(f"seed:{uuid.uuid4().hex}")
 
 
 def _settle_now(state: dict[str, Any]) -> None:

@@ -101,7 +101,8 @@ class _Swap:
         self.row = row
         plan = row.plan
         self.strategy: str = plan["strategy"]
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._book: Any = None
         self.ctx = SwapContext(
             cloud=runner.cloud,
             campaign_id=row.campaign_id,
@@ -150,17 +151,30 @@ class _Swap:
         )
 
     # taskflow
+    def book(self) -> Any:
+        """This swap's own taskflow logbook (one per swap, so parallel swaps never write the same book)."""
+        if self._book is None:
+            connection = self.runner.journal.backend.get_connection()
+            book_uuid = self.row.flows.get("book")
+            if book_uuid:
+                self._book = connection.get_logbook(book_uuid)
+            else:
+                self._book = models.LogBook(f"{self.row.campaign_id}:{self.row.lb_id}")
+                connection.save_logbook(self._book)
+                with self._lock:
+                    self.row.flows["book"] = self._book.uuid
+                    self.save()
+        return self._book
+
     def _engine(self, phase: str, store: dict[str, Any] | None) -> Any:
         journal = self.runner.journal
-        book = self.runner.book()
-        name = f"{phase}-{len(self.row.flows)}"
+        book = self.book()
         fd_uuid = self.row.flows.get(phase)
         detail = book.find(fd_uuid) if fd_uuid else None
         if detail is None:
-            detail = models.FlowDetail(f"{self.row.lb_id}:{name}", uuid=str(uuid.uuid4()))
+            detail = models.FlowDetail(f"{self.row.lb_id}:{phase}-{len(self.row.flows)}", uuid=str(uuid.uuid4()))
             book.add(detail)
-            with self.runner.book_lock:
-                journal.backend.get_connection().save_logbook(book)
+            journal.backend.get_connection().save_logbook(book)
             with self._lock:
                 self.row.flows[phase] = detail.uuid
                 self.save()
@@ -266,7 +280,7 @@ class _Swap:
         fd_uuid = self.row.flows.get("main")
         if not fd_uuid:
             return None
-        detail = self.runner.book().find(fd_uuid)
+        detail = self.book().find(fd_uuid)
         for atom in detail or ():
             if atom.name == "snapshot" and atom.results:
                 return from_json(LoadBalancer, atom.results)
@@ -306,21 +320,12 @@ class _Runner:
         self.cloud = cloud
         self.options = options
         self.on_event = on_event
-        self.book_lock = threading.Lock()
-        self._book: Any = None
         self._emit_lock = threading.Lock()
 
     def emit(self, event: Event) -> None:
         if self.on_event is not None:
             with self._emit_lock:
                 self.on_event(event)
-
-    def book(self) -> Any:
-        with self.book_lock:
-            if self._book is None:
-                uuid_ = self.journal.campaign(self.campaign_id).book_uuid
-                self._book = self.journal.backend.get_connection().get_logbook(uuid_)
-            return self._book
 
     def swaps(self, lb_id: str | None = None) -> list[_Swap]:
         rows = self.journal.swaps(self.campaign_id)
@@ -374,7 +379,6 @@ def run_campaign(
     """
     campaign_id = campaign_id or new_campaign_id()
     runnable = [p for p in plans if p.strategy and not p.blocking]
-    book = models.LogBook(campaign_id)
     swaps = []
     for plan in runnable:
         plan_json = {
@@ -388,9 +392,8 @@ def run_campaign(
         result = SwapResult(plan.lb_id, plan.lb_name, plan.strategy, "pending", downtime=plan.downtime).to_json()
         swaps.append((plan.lb_id, plan_json, result))
     journal.create_campaign(
-        campaign_id, backend=cloud.spec(), options=dataclasses.asdict(options), book_uuid=book.uuid, swaps=swaps
+        campaign_id, backend=cloud.spec(), options=dataclasses.asdict(options), book_uuid="", swaps=swaps
     )
-    journal.backend.get_connection().save_logbook(book)
     runner = _Runner(journal, campaign_id, cloud, options, on_event)
     runner.drive(runner.swaps(), parallel)
     return _result(journal, campaign_id)

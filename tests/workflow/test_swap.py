@@ -1,0 +1,93 @@
+"""Each strategy end to end on the fake cloud, with the invariants checked from the cloud's audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lbswap.workflow.runner import SwapOptions, finalize, rollback, run_campaign, status
+from tests.workflow.scenario import OPTIONS, Scenario, run_with_fault, scenario, template
+
+
+@pytest.fixture(scope="module")
+def tmpl(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
+    return template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.mark.parametrize("strategy", ["fip-swap", "failover", "recreate"])
+def test_strategy_ends_done_with_invariants(tmpl, tmp_path: Path, strategy: str) -> None:
+    _before, _after, result = run_with_fault(scenario(tmpl, tmp_path, strategy))
+    swap = result.swaps[0]
+    assert swap.state == "done", swap.error
+    assert result.state == "done"
+    if strategy == "fip-swap":
+        assert [f["floating_ip_address"] for f in swap.flips]
+        assert {"snapshot", "create-clone", "wait-ready", "flip", "drain", "retire"} <= set(swap.steps)
+
+
+def test_fip_swap_api_calls_stay_within_budget(tmpl, tmp_path: Path) -> None:
+    _before, after, _result = run_with_fault(scenario(tmpl, tmp_path, "fip-swap"))
+    assert after["calls"] <= 40, after["calls"]
+
+
+def test_keep_source_then_finalize(tmpl, tmp_path: Path) -> None:
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud, journal = sc.cloud(), sc.journal()
+    result = run_campaign(cloud, journal, sc.plans(cloud), SwapOptions(drain_timeout=0, keep_source_minutes=30))
+    assert result.swaps[0].state == "kept"
+    assert sc.lb_id in cloud.snapshot_state()["lbs"], "a kept source must stay"
+    done = finalize(journal, result.campaign_id, cloud=cloud)
+    assert done.swaps[0].state == "done"
+    assert sc.lb_id not in cloud.snapshot_state()["lbs"]
+
+
+def test_rollback_of_a_kept_swap_moves_the_fip_back(tmpl, tmp_path: Path) -> None:
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud, journal = sc.cloud(), sc.journal()
+    before = cloud.snapshot_state()
+    result = run_campaign(cloud, journal, sc.plans(cloud), SwapOptions(drain_timeout=0, keep_source_minutes=30))
+    back = rollback(journal, result.campaign_id, cloud=cloud)
+    assert back.swaps[0].state == "rolled_back"
+    after = cloud.snapshot_state()
+    from tests import invariants
+
+    invariants.check(before, after, sc.lb_id, back.swaps[0].to_json())
+
+
+def test_a_floating_ip_moved_by_someone_else_stops_the_swap_without_overwriting(tmpl, tmp_path: Path) -> None:
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud, journal = sc.cloud(), sc.journal()
+    graph = cloud.read_graph(sc.lb_id)
+    fip = graph.floating_ips[0]
+    intruder = next(lb for lb in cloud.list_load_balancers() if lb.id != sc.lb_id)
+
+    def hijack(event) -> None:
+        if event.step == "wait-ready" and event.status == "done":
+            cloud.move_floating_ip_behind_our_back(fip.id, intruder.vip_port_id)
+
+    result = run_campaign(cloud, journal, sc.plans(cloud), OPTIONS, on_event=hijack)
+    swap = result.swaps[0]
+    assert swap.state == "rolled_back"
+    assert "someone else" in (swap.error or "") and "flip" in (swap.error or "")
+    assert cloud.get_floating_ip(fip.id).port_id == intruder.vip_port_id, "lbswap overwrote another's move"
+    state = cloud.snapshot_state()
+    assert not [lb for lb in state["lbs"].values() if lb.get("tags") and f"lbswap:clone-of={sc.lb_id}" in lb["tags"]]
+
+
+def test_parallel_campaign_over_the_fleet(tmpl, tmp_path: Path) -> None:
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud, journal = sc.cloud(), sc.journal()
+    from lbswap.plan import PlanOptions, make_plans
+
+    ids = [lb.id for lb in cloud.list_load_balancers()]
+    plans = make_plans(cloud, ids, PlanOptions(allow_downtime=True))
+    result = run_campaign(cloud, journal, plans, OPTIONS, parallel=4)
+    assert {s.state for s in result.swaps} == {"done"}, [s.error for s in result.swaps]
+    assert len(result.swaps) == 10
+    assert status(journal, result.campaign_id)[0].state == "done"
+
+
+def test_scenario_dataclass_names_the_strategy(tmpl, tmp_path: Path) -> None:
+    sc: Scenario = scenario(tmpl, tmp_path, "recreate")
+    assert sc.strategy == "recreate" and sc.lb_id
