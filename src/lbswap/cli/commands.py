@@ -297,7 +297,7 @@ def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
             )
 
     emit(
-        data if len(data) != 1 or args.command == "status" else data[0],
+        data if len(data) != 1 or args.command in ("status", "resume") else data[0],
         args.format,
         table=lambda d: table(d if isinstance(d, list) else [d]),
     )

@@ -221,7 +221,9 @@ class FakeCloud:
                 raise
             if side_effect:
                 state["side_effects"] += 1
-                state["audit"].append({"n": state["side_effects"], "call": call, "at": state["clock"], **args})
+                state["audit"].append(
+                    {"n": state["side_effects"], "call_n": state["calls"], "call": call, "at": state["clock"], **args}
+                )
         if side_effect and state["faults"].get("crash_at") == state["side_effects"]:
             os._exit(EXIT_CRASH)
         if fault == "timeout":
