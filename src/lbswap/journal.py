@@ -150,19 +150,8 @@ class Journal:
 
         :raises LockHeld: another unfinished campaign holds one of them; nothing is recorded.
         """
-        with self._tx() as db:
-            for lb_id, _plan, _result in swaps:
-                held = db.execute(
-                    f"SELECT campaign_id FROM lbswap_swaps WHERE lb_id=? AND state IN {HOLDING_STATES!r}",  # noqa: S608
-                    (lb_id,),
-                ).fetchone()
-                if held:
-                    raise LockHeld(
-                        f"campaign {held[0]} still holds it: finish it with `lbswap resume {held[0]}` "
-                        f"or `lbswap rollback {held[0]}`",
-                        lb=lb_id,
-                        campaign=held[0],
-                    )
+        with self._tx() as db:  # BEGIN IMMEDIATE: the check and the insert are one atomic step
+            self.check_free([lb_id for lb_id, _plan, _result in swaps])
             db.execute(
                 "INSERT INTO lbswap_campaigns VALUES (?, ?, ?, ?, ?)",
                 (campaign_id, backend, time.time(), json.dumps(options), book_uuid),
@@ -171,6 +160,27 @@ class Journal:
                 db.execute(
                     "INSERT INTO lbswap_swaps VALUES (?, ?, ?, 'pending', 'main', ?, ?, '{}')",
                     (campaign_id, lb_id, position, json.dumps(plan), json.dumps(result)),
+                )
+
+    def holder(self, lb_id: str) -> str | None:
+        """The unfinished campaign that holds a load balancer, if any."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT campaign_id FROM lbswap_swaps WHERE lb_id=? AND state IN {HOLDING_STATES!r}",  # noqa: S608
+                (lb_id,),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def check_free(self, lb_ids: Sequence[str]) -> None:
+        """:raises LockHeld: naming the first load balancer an unfinished campaign holds."""
+        for lb_id in lb_ids:
+            campaign = self.holder(lb_id)
+            if campaign:
+                raise LockHeld(
+                    f"campaign {campaign} still holds it: finish it with `lbswap resume {campaign}` "
+                    f"or `lbswap rollback {campaign}`",
+                    lb=lb_id,
+                    campaign=campaign,
                 )
 
     def campaigns(self) -> list[CampaignRow]:

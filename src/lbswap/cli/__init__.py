@@ -233,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # taskflow logs every failed step with a traceback at WARNING; lbswap reports failures itself
+    logging.getLogger("taskflow").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     if not args.command:
         build_parser().print_usage(sys.stderr)
         return 2

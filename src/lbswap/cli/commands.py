@@ -174,10 +174,10 @@ def _plan_options(args: argparse.Namespace) -> Any:
     )
 
 
-def _plans(cloud: Cloud, args: argparse.Namespace) -> list[Any]:
+def _plans(cloud: Cloud, args: argparse.Namespace, chosen: list[model.LBSummary] | None = None) -> list[Any]:
     from lbswap.plan import make_plans
 
-    chosen = select(cloud, args, default_all=False)
+    chosen = select(cloud, args, default_all=False) if chosen is None else chosen
     if not chosen:
         raise BadInput("the selection matches no load balancer")
     return make_plans(cloud, [lb.id for lb in chosen], _plan_options(args))
@@ -238,20 +238,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lbswap.journal import Journal
     from lbswap.workflow.runner import run_campaign
 
+    journal = Journal(journal_path(args))
     with cloud_from(args) as cloud:
-        plans = _plans(cloud, args)
+        chosen = select(cloud, args, default_all=False)
+        journal.check_free([lb.id for lb in chosen])  # before planning: the holder is the clearest reason
+        plans = _plans(cloud, args, chosen)
         if any(p.blocking for p in plans):
-            for p in plans:
-                for f in p.findings:
-                    if f.blocking:
-                        print(f"lbswap: {f.message}", file=sys.stderr)
             raise _blocking_error(plans)
         if args.dry_run:
             emit(_plan_rows(plans), args.format, table=_plan_table)
             return 0
         if not args.yes:
             _confirm(plans, args)
-        journal = Journal(journal_path(args))
         with ProgressView(plans, enabled=args.format == "table") as view:
             result = run_campaign(cloud, journal, plans, _swap_options(args), parallel=args.parallel, on_event=view)
     return _render_campaigns([result], args)
