@@ -249,8 +249,8 @@ _VOLATILE = frozenset({"id", "provisioning_status", "operating_status"})
 
 
 def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, dict):  # an empty mapping and none are the same to Octavia (insert_headers, persistence)
+        return {k: None if v == {} else _strip(v) for k, v in value.items() if k not in _VOLATILE}
     if isinstance(value, list):
         return [_strip(v) for v in value]
     return value
