@@ -1,0 +1,165 @@
+"""Pure rendering for the local data plane: haproxy configurations, the floating IP nftables ruleset and the
+keepalived VRRP configuration, each as text. Nothing here touches the system; apply.py writes and loads it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from string import Template
+from typing import Any
+
+MAXCONN = 8000  # haproxy cannot raise its FD limit past 20000 here; 8000 fits (local-dataplane-facts.md)
+NFT_TABLE = "lbswap_fip"
+ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
+TEMPLATES = ("v1", "v2")
+
+
+def _template(name: str) -> Template:
+    if name not in TEMPLATES:
+        raise ValueError(f"unknown haproxy template {name!r}")
+    text = resources.files("lbswap.clouds.local").joinpath("templates", f"haproxy-{name}.cfg").read_text()
+    return Template(text)
+
+
+def _ms(value: Any, default: int) -> int:
+    return int(value) if isinstance(value, int) and value > 0 else default
+
+
+def render_haproxy(
+    lb: Mapping[str, Any], *, amphora: Mapping[str, Any], image: Mapping[str, Any], stats_socket: str
+) -> str:
+    """The haproxy configuration of one amphora: the image's template, then a frontend per listener and a
+    backend per pool. HTTP responses name the amphora and image in headers; every backend connects from
+    the amphora's own address, so a member can tell a TCP client which amphora it came through."""
+    head = _template(str(image.get("template", "v1"))).substitute(maxconn=MAXCONN, stats_socket=stats_socket)
+    lines = [head.rstrip("\n"), ""]
+    vip = lb["vip_address"]
+    for listener in lb.get("listeners", []):
+        mode = "http" if listener["protocol"] == "HTTP" else "tcp"
+        lines += [
+            f"frontend {listener['id']}",
+            f"    mode {mode}",
+            f"    bind {vip}:{listener['protocol_port']}",
+            f"    maxconn {_connection_limit(listener)}",
+            f"    timeout client {_ms(listener.get('timeout_client_data'), 50000)}ms",
+        ]
+        if mode == "http":
+            lines += [
+                "    option httplog",
+                f"    http-response set-header X-Lbswap-Amphora {amphora['id']}",
+                f"    http-response set-header X-Lbswap-Image {image['name']}",
+            ]
+        for cidr in listener.get("allowed_cidrs") or []:
+            lines.append(f"    tcp-request connection reject if !{{ src {cidr} }}")
+        if listener.get("default_pool_id"):
+            lines.append(f"    default_backend {listener['default_pool_id']}")
+        lines.append("")
+    for pool in lb.get("pools", []):
+        lines += _backend(pool, amphora, lb.get("listeners", []))
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _connection_limit(listener: Mapping[str, Any]) -> int:
+    limit = listener.get("connection_limit")
+    return min(int(limit), MAXCONN) if isinstance(limit, int) and limit > 0 else MAXCONN
+
+
+def _backend(pool: Mapping[str, Any], amphora: Mapping[str, Any], listeners: Iterable[Mapping[str, Any]]) -> list[str]:
+    mode = "http" if pool["protocol"] == "HTTP" else "tcp"
+    timeouts = [li for li in listeners if li.get("default_pool_id") == pool["id"]]
+    member_data = _ms(timeouts[0].get("timeout_member_data"), 50000) if timeouts else 50000
+    member_connect = _ms(timeouts[0].get("timeout_member_connect"), 5000) if timeouts else 5000
+    lines = [
+        f"backend {pool['id']}",
+        f"    mode {mode}",
+        f"    balance {ALGORITHMS.get(pool['lb_algorithm'], 'roundrobin')}",
+        f"    source {amphora['address']}",
+        f"    timeout server {member_data}ms",
+        f"    timeout connect {member_connect}ms",
+    ]
+    monitor = pool.get("healthmonitor")
+    check = ""
+    if monitor:
+        if monitor["type"] in ("HTTP", "HTTPS"):
+            method = monitor.get("http_method") or "GET"
+            lines.append(f"    option httpchk {method} {monitor.get('url_path') or '/'}")
+            codes = monitor.get("expected_codes") or "200"
+            lines.append(f"    http-check expect status {codes.split(',')[0].split('-')[0]}")
+        rise, fall = int(monitor.get("max_retries", 3)), int(monitor.get("max_retries_down", 3))
+        check = f" check inter {int(monitor['delay'])}s rise {rise} fall {fall}"
+    for member in pool.get("members", []):
+        server = (
+            f"    server {member['id']} {member['address']}:{member['protocol_port']} weight {member.get('weight', 1)}"
+        )
+        if member.get("backup"):
+            server += " backup"
+        if not member.get("admin_state_up", True):
+            server += " disabled"
+        lines.append(server + check)
+    lines.append("")
+    return lines
+
+
+def render_nft(fips: Iterable[Mapping[str, Any]]) -> str:
+    """The router's floating IPs as one nftables table, replaced whole in one ``nft -f`` transaction: a
+    DNAT map (floating IP -> fixed IP) for inbound flows and an SNAT map (fixed IP -> floating IP) for
+    outbound ones. Established flows keep their translation in conntrack, as with Neutron's L3 agent."""
+    dnat: list[str] = []
+    snat: dict[str, str] = {}
+    for fip in sorted(fips, key=lambda f: str(f["floating_ip_address"])):
+        if not fip.get("fixed_ip_address"):
+            continue
+        dnat.append(f"{fip['floating_ip_address']} : {fip['fixed_ip_address']}")
+        snat.setdefault(fip["fixed_ip_address"], fip["floating_ip_address"])  # one source address per fixed IP
+    snat_elements = [f"{fixed} : {floating}" for fixed, floating in sorted(snat.items())]
+    lines = [
+        f"table ip {NFT_TABLE}",
+        f"delete table ip {NFT_TABLE}",
+        f"table ip {NFT_TABLE} {{",
+        "    map dnat_fip {",
+        "        type ipv4_addr : ipv4_addr",
+    ]
+    if dnat:
+        lines.append("        elements = { " + ", ".join(dnat) + " }")
+    lines += ["    }", "    map snat_fip {", "        type ipv4_addr : ipv4_addr"]
+    if snat_elements:
+        lines.append("        elements = { " + ", ".join(snat_elements) + " }")
+    lines += [
+        "    }",
+        "    chain prerouting {",
+        "        type nat hook prerouting priority dstnat; policy accept;",
+        "        dnat to ip daddr map @dnat_fip",
+        "    }",
+        "    chain postrouting {",
+        "        type nat hook postrouting priority srcnat; policy accept;",
+        '        oifname "ext0" snat to ip saddr map @snat_fip',
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_keepalived(lb: Mapping[str, Any], *, amphora: Mapping[str, Any], prefix: int, router_id: int) -> str:
+    """VRRP for an ACTIVE_STANDBY pair: the VIP as virtual address, MASTER priority 100 and BACKUP 90,
+    advertisements every second, multicast on the tenant network (a rebuilt peer with a new address is
+    heard without reconfiguring the survivor); ``router_id`` is unique per load balancer on the bridge."""
+    master = amphora["role"] == "MASTER"
+    return "\n".join(
+        [
+            "global_defs {",
+            f"    router_id {str(amphora['id'])[:16]}",
+            "    vrrp_garp_master_refresh 5",
+            "}",
+            f"vrrp_instance vip{router_id} {{",
+            f"    state {'MASTER' if master else 'BACKUP'}",
+            "    interface eth0",
+            f"    virtual_router_id {router_id}",
+            f"    priority {100 if master else 90}",
+            "    advert_int 1",
+            "    virtual_ipaddress {",
+            f"        {lb['vip_address']}/{prefix} dev eth0",
+            "    }",
+            "}",
+            "",
+        ]
+    )
