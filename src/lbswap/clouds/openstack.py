@@ -1,0 +1,498 @@
+"""The ``openstack`` backend: the Cloud protocol over openstacksdk's load_balancer, network and image proxies.
+
+Configured the OpenStack way (clouds.yaml and ``--os-cloud``, ``OS_CLOUD``, or the ``OS_*`` variables).
+Octavia and Neutron are called through the SDK's proxies (keystoneauth sessions: auth, endpoints, request
+ids); the load balancer graph is read as Octavia's own JSON so that it maps one to one onto :mod:`lbswap.model`.
+Every foreign exception is translated once, in :func:`_translate`, keeping the status code and request id.
+
+What the backend does beyond plain calls, and why:
+
+- ``delete_load_balancer`` and a ``get_load_balancer`` that finds the load balancer gone delete the VIP port
+  ``octavia-lb-<id>`` when it is still there (Octavia with the noop network driver leaves it behind; a real
+  deployment deletes it itself, so the sweep finds nothing). Only that load balancer's port is touched.
+- ``list_images`` returns ``[]`` when the cloud has no image API (the noop test stack has none).
+- ``can_read_secret`` returns True when the cloud has no key manager (no Barbican: there is nothing that
+  could refuse the clone's TLS references).
+- ``subnet_free_addresses`` returns None when Neutron's network-ip-availability API is not reachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from lbswap.clouds.base import SystemClock
+from lbswap.errors import (
+    CloudError,
+    CloudTimeout,
+    ConfigError,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    QuotaExceeded,
+)
+from lbswap.model import (
+    AdditionalVip,
+    Amphora,
+    Flavor,
+    FloatingIP,
+    HealthMonitor,
+    Image,
+    L7Policy,
+    L7Rule,
+    LBSummary,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Provider,
+    QuotaUsage,
+    Stats,
+    from_json,
+)
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+LB = "/lbaas"  # relative to the versioned endpoint the SDK discovered
+VIP_PORT_PREFIX = "octavia-lb-"
+# What providers other than amphora support (Octavia's API does not list protocols per provider).
+PROVIDER_LIMITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ovn": (("TCP", "UDP", "SCTP"), ("SOURCE_IP_PORT",)),
+}
+# Octavia quota names -> lbswap's kinds; Neutron's are the same words (port, floatingip).
+OCTAVIA_QUOTAS = {
+    "load_balancer": "loadbalancers",
+    "listener": "listeners",
+    "pool": "pools",
+    "member": "members",
+    "health_monitor": "healthmonitors",
+    "l7policy": "l7policies",
+}
+
+
+def _translate(exc: Exception, what: str) -> CloudError | ConfigError:
+    """One foreign exception -> lbswap's error tree (status code and request id kept)."""
+    from keystoneauth1 import exceptions as ksa
+    from openstack import exceptions as sdk
+
+    if isinstance(exc, ksa.AuthPluginException | ksa.MissingAuthPlugin | sdk.ConfigException):
+        return ConfigError(f"cannot authenticate to the cloud: {_first_line(exc)}")
+    if isinstance(exc, ksa.ConnectTimeout | ksa.RequestTimeout | sdk.ResourceTimeout):
+        return CloudTimeout(f"{what}: no answer in time ({type(exc).__name__})")
+    status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
+    request_id = getattr(exc, "request_id", None)
+    text = _first_line(getattr(exc, "details", None) or exc)
+    message = f"{what}: {text}"
+    kind: type[CloudError] = CloudError
+    if status == 404:
+        kind = NotFound
+    elif status == 412:
+        kind = PreconditionFailed
+    elif status in (403, 409) and "quota" in text.lower():
+        kind = QuotaExceeded
+    elif status == 409:
+        kind = Conflict
+    return kind(message, status_code=status, request_id=request_id)
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return (text.splitlines() or [type(value).__name__])[0][:300]
+
+
+@contextlib.contextmanager
+def _api(what: str) -> Iterator[None]:
+    from keystoneauth1 import exceptions as ksa
+    from openstack import exceptions as sdk
+
+    try:
+        yield
+    except (sdk.SDKException, ksa.ClientException) as exc:
+        raise _translate(exc, what) from exc
+
+
+def _fields(cls: type[T], data: Mapping[str, Any], **extra: Any) -> T:
+    """A model dataclass from Octavia/Neutron JSON: known keys only; null where the model wants a value
+    means the model's default (Octavia returns null for an empty description on some objects)."""
+    kept: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data and not (data[f.name] is None and f.default is not None):
+            kept[f.name] = data[f.name]
+    nested = {
+        k: v for k, v in extra.items() if isinstance(v, list | tuple) or dataclasses.is_dataclass(v)
+    }  # already model objects
+    kept.update({k: v for k, v in extra.items() if k not in nested})
+    for name in nested:
+        kept.pop(name, None)
+    return dataclasses.replace(from_json(cls, kept), **nested)  # type: ignore[type-var]
+
+
+def _topology_of(flavor_data: str | None) -> tuple[str | None, str | None]:
+    try:
+        data = json.loads(flavor_data or "{}")
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    return data.get("loadbalancer_topology"), data.get("amp_image_tag")
+
+
+class OpenStackCloud:
+    """Octavia and Neutron through openstacksdk. ``cloud_name`` is a clouds.yaml entry, or None for
+    ``OS_CLOUD`` / the ``OS_*`` variables."""
+
+    kind = "openstack"
+
+    def __init__(self, cloud_name: str | None) -> None:
+        import openstack
+        import yaml
+        from keystoneauth1 import exceptions as ksa
+        from openstack import exceptions as sdk
+
+        self._name = cloud_name
+        self._clock = SystemClock()
+        try:
+            self._conn = openstack.connect(cloud=cloud_name) if cloud_name else openstack.connect()
+            self._name = cloud_name or self._conn.config.name or None
+        except yaml.YAMLError as exc:  # its text may quote the offending line, which may hold a password
+            mark = getattr(exc, "problem_mark", None)
+            where = f" ({mark.name}, line {mark.line + 1})" if mark is not None else ""
+            raise ConfigError(f"clouds.yaml is not valid YAML{where}") from None
+        except (sdk.SDKException, ksa.ClientException, OSError, KeyError, TypeError, ValueError) as exc:
+            name = f"cloud {cloud_name!r}" if cloud_name else "the OS_* environment"
+            raise ConfigError(f"cannot use {name}: {_first_line(exc)}") from None
+        self._profiles: dict[str, tuple[str | None, str | None]] = {}
+        self._services: dict[str, bool] = {}
+
+    @property
+    def clock(self) -> SystemClock:
+        return self._clock
+
+    def spec(self) -> str:
+        return f"openstack:{self._name}" if self._name and self._name != "envvars" else "openstack"
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+    # --- raw JSON through the SDK's proxies -------------------------------------------------------------
+
+    def _call(self, proxy: Any, method: str, url: str, what: str, **kwargs: Any) -> Any:
+        from openstack import exceptions as sdk
+
+        with _api(what):
+            response = proxy.request(url, method, raise_exc=False, **kwargs)
+            sdk.raise_from_response(response)
+            return response.json() if response.content else None
+
+    def _octavia(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        return self._call(self._conn.load_balancer, method, path, what, **kwargs)
+
+    def _neutron(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        return self._call(self._conn.network, method, path, what, **kwargs)
+
+    def _list(self, path: str, key: str, what: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of an Octavia collection, following its pagination links."""
+        items: list[dict[str, Any]] = []
+        url: str | None = path
+        query: dict[str, Any] | None = params
+        while url:
+            page = self._octavia("GET", url, what, params=query)
+            items += page.get(key, [])
+            url = next((link["href"] for link in page.get(f"{key}_links", []) if link.get("rel") == "next"), None)
+            query = None
+        return items
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
+        params = {"project_id": project_id} if project_id else {}
+        return [self._summary(lb) for lb in self._list(f"{LB}/loadbalancers", "loadbalancers", "list", **params)]
+
+    def get_load_balancer(self, lb_id: str) -> LBSummary:
+        try:
+            data = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}", f"load balancer {lb_id}")["loadbalancer"]
+        except NotFound:
+            self._delete_leftover_vip_ports(lb_id)
+            raise
+        return self._summary(data)
+
+    @staticmethod
+    def _summary(data: Mapping[str, Any]) -> LBSummary:
+        return _fields(LBSummary, data)
+
+    def read_graph(self, lb_id: str) -> LoadBalancer:
+        what = f"load balancer {lb_id}"
+        lb = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}", what)["loadbalancer"]
+        pool_ids = {p["id"] for p in lb.get("pools", [])}
+        listener_ids = {li["id"] for li in lb.get("listeners", [])}
+        pools = [p for p in self._list(f"{LB}/pools", "pools", what, loadbalancer_id=lb_id) if p["id"] in pool_ids]
+        listeners = [
+            li
+            for li in self._list(f"{LB}/listeners", "listeners", what, load_balancer_id=lb_id)
+            if li["id"] in listener_ids
+        ]
+        if len(pools) != len(pool_ids) or len(listeners) != len(listener_ids):  # filters unsupported: by id
+            pools = [self._octavia("GET", f"{LB}/pools/{i}", what)["pool"] for i in sorted(pool_ids)]
+            listeners = [self._octavia("GET", f"{LB}/listeners/{i}", what)["listener"] for i in sorted(listener_ids)]
+        graph_pools = [self._pool(p, what) for p in pools]
+        graph_listeners = [self._listener(li, what) for li in listeners]
+        vips = [
+            AdditionalVip(subnet_id=v["subnet_id"], ip_address=v.get("ip_address"))
+            for v in lb.get("additional_vips") or []
+        ]
+        amphorae = self.list_amphorae(lb_id) if lb.get("provider") in ("amphora", "octavia") else []
+        topology = self._topology(lb.get("flavor_id"), amphorae)
+        fips = self.list_floating_ips(port_id=lb["vip_port_id"]) if lb.get("vip_port_id") else []
+        return _fields(
+            LoadBalancer,
+            lb,
+            additional_vips=vips,
+            topology=topology,
+            listeners=graph_listeners,
+            pools=graph_pools,
+            floating_ips=fips,
+            amphorae=amphorae,
+        )
+
+    def _pool(self, data: Mapping[str, Any], what: str) -> Pool:
+        members = self._list(f"{LB}/pools/{data['id']}/members", "members", what) if data.get("members") else []
+        monitor = None
+        if data.get("healthmonitor_id"):
+            hm = self._octavia("GET", f"{LB}/healthmonitors/{data['healthmonitor_id']}", what)["healthmonitor"]
+            monitor = _fields(HealthMonitor, hm)
+        return _fields(Pool, data, members=[_fields(Member, m) for m in members], healthmonitor=monitor)
+
+    def _listener(self, data: Mapping[str, Any], what: str) -> Listener:
+        policies = []
+        for ref in data.get("l7policies") or []:
+            policy = self._octavia("GET", f"{LB}/l7policies/{ref['id']}", what)["l7policy"]
+            rules = self._list(f"{LB}/l7policies/{ref['id']}/rules", "rules", what) if policy.get("rules") else []
+            policies.append(_fields(L7Policy, policy, rules=[_fields(L7Rule, r) for r in rules]))
+        return _fields(Listener, data, l7policies=policies)
+
+    def _topology(self, flavor_id: str | None, amphorae: Sequence[Amphora]) -> str:
+        if flavor_id:
+            topology, _tag = self._flavor_profile(flavor_id)
+            if topology:
+                return topology
+        return "ACTIVE_STANDBY" if any(a.role in ("MASTER", "BACKUP") for a in amphorae) else "SINGLE"
+
+    def _flavor_profile(self, flavor_id: str) -> tuple[str | None, str | None]:
+        """(topology, amp_image_tag) of a flavor's profile; profiles are admin-only, so (None, None) without."""
+        if flavor_id not in self._profiles:
+            flavor = self._octavia("GET", f"{LB}/flavors/{flavor_id}", f"flavor {flavor_id}")["flavor"]
+            try:
+                path = f"{LB}/flavorprofiles/{flavor['flavor_profile_id']}"
+                profile = self._octavia("GET", path, f"flavor profile of {flavor_id}")["flavorprofile"]
+                self._profiles[flavor_id] = _topology_of(profile.get("flavor_data"))
+            except CloudError as exc:
+                if exc.status_code not in (403, 404):
+                    raise
+                self._profiles[flavor_id] = (None, None)
+        return self._profiles[flavor_id]
+
+    def get_stats(self, lb_id: str) -> Stats:
+        stats = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}/stats", f"stats of {lb_id}")["stats"]
+        return _fields(Stats, stats)
+
+    def list_amphorae(self, lb_id: str) -> list[Amphora]:
+        try:
+            amps = self._list("/octavia/amphorae", "amphorae", f"amphorae of {lb_id}", loadbalancer_id=lb_id)
+        except CloudError as exc:
+            if exc.status_code == 403:  # the amphora API is admin-only: an operator tool, so say so once
+                LOG.warning("amphorae of %s not readable (admin only): %s", lb_id, exc)
+                return []
+            raise
+        return [
+            _fields(Amphora, a, role=a.get("role") or "STANDALONE", image_id=a.get("image_id") or "")
+            for a in amps
+            if a.get("status") != "DELETED"
+        ]
+
+    # --- load balancer lifecycle ----------------------------------------------------------------------
+
+    def create_load_balancer(self, body: Mapping[str, Any]) -> LBSummary:
+        name = body.get("name", "")
+        data = self._octavia(
+            "POST", f"{LB}/loadbalancers", f"create load balancer {name!r}", json={"loadbalancer": dict(body)}
+        )
+        return self._summary(data["loadbalancer"])
+
+    def delete_load_balancer(self, lb_id: str, *, cascade: bool = True) -> None:
+        params = {"cascade": "true"} if cascade else {}
+        try:
+            self._octavia("DELETE", f"{LB}/loadbalancers/{lb_id}", f"delete load balancer {lb_id}", params=params)
+        except NotFound:
+            self._delete_leftover_vip_ports(lb_id)
+        except Conflict:
+            current = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}", f"load balancer {lb_id}")["loadbalancer"]
+            if current["provisioning_status"] != "PENDING_DELETE":  # already being deleted: quietly done
+                raise
+
+    def _delete_leftover_vip_ports(self, lb_id: str) -> None:
+        """Delete the VIP port of a load balancer that no longer exists (idempotent; see the module doc)."""
+        name = VIP_PORT_PREFIX + lb_id
+        ports = self._neutron("GET", "/ports", f"VIP port of {lb_id}", params={"name": name})["ports"]
+        for port in ports:
+            if port.get("name") != name or port.get("device_id") not in ("", lb_id, f"lb-{lb_id}"):
+                continue
+            with contextlib.suppress(NotFound):
+                self._neutron("DELETE", f"/ports/{port['id']}", f"delete VIP port {port['id']} of {lb_id}")
+                LOG.info("deleted VIP port %s left behind by load balancer %s", port["id"], lb_id)
+
+    def rename_load_balancer(self, lb_id: str, name: str) -> None:
+        body = {"loadbalancer": {"name": name}}
+        self._octavia("PUT", f"{LB}/loadbalancers/{lb_id}", f"rename load balancer {lb_id}", json=body)
+
+    def failover_load_balancer(self, lb_id: str) -> None:
+        self._octavia("PUT", f"{LB}/loadbalancers/{lb_id}/failover", f"failover of load balancer {lb_id}")
+
+    def failover_amphora(self, amphora_id: str) -> None:
+        self._octavia("PUT", f"/octavia/amphorae/{amphora_id}/failover", f"failover of amphora {amphora_id}")
+
+    # --- floating IPs ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fip(data: Mapping[str, Any]) -> FloatingIP:
+        return _fields(FloatingIP, data)
+
+    def list_floating_ips(self, *, port_id: str | None = None, tag: str | None = None) -> list[FloatingIP]:
+        params = {k: v for k, v in (("port_id", port_id), ("tags", tag)) if v}
+        return [
+            self._fip(f) for f in self._neutron("GET", "/floatingips", "floating IPs", params=params)["floatingips"]
+        ]
+
+    def get_floating_ip(self, fip_id: str) -> FloatingIP:
+        return self._fip(self._neutron("GET", f"/floatingips/{fip_id}", f"floating IP {fip_id}")["floatingip"])
+
+    def move_floating_ip(
+        self, fip_id: str, *, port_id: str, fixed_ip_address: str | None, if_revision: int
+    ) -> FloatingIP:
+        attrs: dict[str, Any] = {"port_id": port_id}
+        if fixed_ip_address:
+            attrs["fixed_ip_address"] = fixed_ip_address
+        with _api(f"move floating IP {fip_id} to port {port_id}"):
+            fip = self._conn.network.update_ip(fip_id, if_revision=if_revision, **attrs)
+            return self._fip(fip.to_dict(computed=False))
+
+    def create_floating_ip(self, *, floating_network_id: str, port_id: str, tags: Sequence[str]) -> FloatingIP:
+        body = {"floatingip": {"floating_network_id": floating_network_id, "port_id": port_id}}
+        fip = self._neutron("POST", "/floatingips", "create floating IP", json=body)["floatingip"]
+        if tags:
+            self._neutron("PUT", f"/floatingips/{fip['id']}/tags", "tag floating IP", json={"tags": list(tags)})
+            fip = self._neutron("GET", f"/floatingips/{fip['id']}", "floating IP")["floatingip"]
+        return self._fip(fip)
+
+    def delete_floating_ip(self, fip_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._neutron("DELETE", f"/floatingips/{fip_id}", f"delete floating IP {fip_id}")
+
+    # --- pre-flight -----------------------------------------------------------------------------------
+
+    def get_quota(self, project_id: str) -> QuotaUsage:
+        quota = self._octavia("GET", f"{LB}/quotas/{project_id}", "quota")["quota"]
+        limits = {kind: _limit(quota.get(name)) for kind, name in OCTAVIA_QUOTAS.items()}
+        in_use = self._octavia_usage(project_id, [k for k, v in limits.items() if v >= 0])
+        with contextlib.suppress(CloudError):  # Neutron's quota details extension may be absent
+            details = self._neutron("GET", f"/quotas/{project_id}/details.json", "network quota")["quota"]
+            for kind in ("port", "floatingip"):
+                limits[kind] = _limit(details[kind]["limit"])
+                in_use[kind] = int(details[kind]["used"])
+        return QuotaUsage(limits=limits, in_use=in_use)
+
+    def _octavia_usage(self, project_id: str, kinds: Sequence[str]) -> dict[str, int]:
+        """Octavia has no usage API: count what the project has, only for kinds that have a limit."""
+        what, usage = "quota usage", {}
+        if "load_balancer" in kinds:
+            usage["load_balancer"] = len(
+                self._list(f"{LB}/loadbalancers", "loadbalancers", what, project_id=project_id)
+            )
+        if "listener" in kinds:
+            usage["listener"] = len(self._list(f"{LB}/listeners", "listeners", what, project_id=project_id))
+        if {"pool", "member"} & set(kinds):
+            pools = self._list(f"{LB}/pools", "pools", what, project_id=project_id)
+            usage["pool"], usage["member"] = len(pools), sum(len(p.get("members", [])) for p in pools)
+        if "health_monitor" in kinds:
+            usage["health_monitor"] = len(
+                self._list(f"{LB}/healthmonitors", "healthmonitors", what, project_id=project_id)
+            )
+        if "l7policy" in kinds:
+            usage["l7policy"] = len(self._list(f"{LB}/l7policies", "l7policies", what, project_id=project_id))
+        return usage
+
+    def subnet_free_addresses(self, subnet_id: str) -> int | None:
+        subnet = self._neutron("GET", f"/subnets/{subnet_id}", f"subnet {subnet_id}")["subnet"]
+        try:
+            path = f"/network-ip-availabilities/{subnet['network_id']}"
+            data = self._neutron("GET", path, f"IP availability of {subnet_id}")["network_ip_availability"]
+        except CloudError as exc:
+            LOG.debug("no IP availability for subnet %s: %s", subnet_id, exc)
+            return None
+        for entry in data.get("subnet_ip_availability", []):
+            if entry.get("subnet_id") == subnet_id:
+                return int(entry["total_ips"]) - int(entry["used_ips"])
+        return None
+
+    def _has_service(self, service_type: str) -> bool:
+        if service_type not in self._services:
+            quiet = logging.getLogger("openstack.config")  # it warns about every service the catalog lacks
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
+            try:
+                self._services[service_type] = bool(self._conn.has_service(service_type))
+            except Exception:  # no catalog (auth_type none) and no endpoint override: the service is absent
+                self._services[service_type] = False
+            finally:
+                quiet.setLevel(level)
+        return self._services[service_type]
+
+    def can_read_secret(self, ref: str) -> bool:
+        if not self._has_service("key-manager"):
+            return True  # no Barbican: nothing can refuse the reference
+        try:
+            self._call(self._conn.key_manager, "GET", ref, f"secret {ref}")
+        except CloudError as exc:
+            if exc.status_code in (401, 403, 404):
+                return False
+            raise
+        return True
+
+    def get_flavor(self, name_or_id: str) -> Flavor:
+        flavors = self._list(f"{LB}/flavors", "flavors", f"flavor {name_or_id}")
+        found = next((f for f in flavors if name_or_id in (f["id"], f["name"])), None)
+        if found is None:
+            raise NotFound(f"flavor {name_or_id} not found", status_code=404)
+        topology, tag = self._flavor_profile(found["id"])
+        provider = found.get("provider_name") or "amphora"
+        return _fields(
+            Flavor, found, provider=provider, topology=topology, amp_image_tag=tag, enabled=found.get("enabled", True)
+        )
+
+    def get_provider(self, name: str) -> Provider:
+        providers = self._list(f"{LB}/providers", "providers", f"provider {name}")
+        if not any(p.get("name") == name for p in providers):
+            raise NotFound(f"provider {name} not found", status_code=404)
+        if name in PROVIDER_LIMITS:
+            protocols, algorithms = PROVIDER_LIMITS[name]
+            return Provider(name=name, listener_protocols=protocols, lb_algorithms=algorithms)
+        return Provider(name=name)
+
+    def list_images(self, tag: str) -> list[Image]:
+        if not self._has_service("image"):
+            return []  # no image API (the noop test stack): staleness is "unknown"
+        with _api(f"images tagged {tag}"):
+            images = [
+                Image(id=i.id, name=i.name or "", tags=tuple(i.tags or ()), created_at=i.created_at or "")
+                for i in self._conn.image.images(tag=tag)
+            ]
+        return sorted(images, key=lambda i: i.created_at, reverse=True)
+
+
+def _limit(value: Any) -> int:
+    return -1 if value is None else int(value)
