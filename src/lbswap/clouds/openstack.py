@@ -142,6 +142,31 @@ def _topology_of(flavor_data: str | None) -> tuple[str | None, str | None]:
     return data.get("loadbalancer_topology"), data.get("amp_image_tag")
 
 
+def _check_config_files() -> None:
+    """Refuse a malformed clouds.yaml or secure.yaml in one line (the SDK would skip it with a warning and
+    then not find the cloud). The parser's text is not shown: it may quote a line holding a password."""
+    import os
+
+    import yaml
+    from openstack.config import loader
+
+    paths = [os.environ.get("OS_CLIENT_CONFIG_FILE"), os.environ.get("OS_CLIENT_SECURE_FILE")]
+    for path in [p for p in paths if p] + list(loader.CONFIG_FILES) + list(loader.SECURE_FILES):
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as stream:
+                data = yaml.safe_load(stream)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {type(exc).__name__}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" near line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{path} is not valid YAML{where}") from None
+        if data is not None and not (isinstance(data, dict) and isinstance(data.get("clouds", {}), dict)):
+            raise ConfigError(f"{path} is malformed: it must be a mapping with a `clouds:` mapping")
+
+
 class OpenStackCloud:
     """Octavia and Neutron through openstacksdk. ``cloud_name`` is a clouds.yaml entry, or None for
     ``OS_CLOUD`` / the ``OS_*`` variables."""
@@ -150,20 +175,14 @@ class OpenStackCloud:
 
     def __init__(self, cloud_name: str | None) -> None:
         import openstack
-        import yaml
-        from keystoneauth1 import exceptions as ksa
-        from openstack import exceptions as sdk
 
         self._name = cloud_name
         self._clock = SystemClock()
+        _check_config_files()
         try:
             self._conn = openstack.connect(cloud=cloud_name) if cloud_name else openstack.connect()
             self._name = cloud_name or self._conn.config.name or None
-        except yaml.YAMLError as exc:  # its text may quote the offending line, which may hold a password
-            mark = getattr(exc, "problem_mark", None)
-            where = f" ({mark.name}, line {mark.line + 1})" if mark is not None else ""
-            raise ConfigError(f"clouds.yaml is not valid YAML{where}") from None
-        except (sdk.SDKException, ksa.ClientException, OSError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # the SDK raises many kinds here; none of their texts carries a secret
             name = f"cloud {cloud_name!r}" if cloud_name else "the OS_* environment"
             raise ConfigError(f"cannot use {name}: {_first_line(exc)}") from None
         self._profiles: dict[str, tuple[str | None, str | None]] = {}
