@@ -1,23 +1,41 @@
-"""`lbswap demo`: a small cloud, a new image, and every load balancer upgraded, fip-swap next to failover.
-
-This version runs on the fake backend (simulated time, no packets): it shows the plan, the campaign, the
-journal and the report, and each strategy's upgrade time; the columns measured with real packets
-(failed connections, longest gap, long-lived connections cut) are empty until the local data plane runs it.
-"""
+"""`lbswap demo`: a local cloud of real namespaces, several load balancers (SINGLE and ACTIVE_STANDBY, HTTP
+and TCP listeners) behind floating IPs, a new image, and each twin upgraded under load: once with fip-swap,
+once with Octavia's failover, measured by the probe. Writes a JSON report and a PNG timeline."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lbswap.clouds import fake
+from lbswap.clouds.local import LocalCloud
 from lbswap.journal import Journal
 from lbswap.plan import PlanOptions, make_plans
+from lbswap.probe import ProbeProcess, Target, by_target, with_images
 from lbswap.report import write_report
+from lbswap.timeline import write_timeline
 from lbswap.workflow.runner import CampaignResult, Event, SwapOptions, run_campaign
+
+# (name, topology, listener protocol, port)
+SHAPES = (
+    ("single-http", "SINGLE", "HTTP", 80),
+    ("ha-http", "ACTIVE_STANDBY", "HTTP", 80),
+    ("single-tcp", "SINGLE", "TCP", 5432),
+)
+STRATEGIES = ("fip-swap", "failover")
+LAB_OPTIONS = SwapOptions(
+    drain_timeout=30.0, stats_interval=1.0, ready_timeout=120.0, delete_timeout=60.0, poll_initial=0.2, poll_max=1.0
+)
+MARKED_STEPS = ("flip", "drain", "retire", "failover", "recreate")
+
+
+def sample_shapes(n: int) -> list[tuple[str, str, str, int]]:
+    """``lbswap local up --sample N``: web-1..N, alternating SINGLE HTTP, ACTIVE_STANDBY HTTP, SINGLE TCP."""
+    return [(f"web-{i + 1}", *SHAPES[i % len(SHAPES)][1:]) for i in range(n)]
 
 
 def default_dir() -> Path:
@@ -25,52 +43,217 @@ def default_dir() -> Path:
     return Path(base) / "lbswap" / "demo"
 
 
-def _rows(result: CampaignResult, topology: dict[str, str]) -> list[dict[str, Any]]:
+def lb_body(name: str, topology: str, protocol: str, port: int) -> dict[str, Any]:
+    monitor = {"type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 2, "url_path": "/healthz"}
+    if protocol == "TCP":
+        monitor = {"type": "TCP", "delay": 1, "timeout": 1, "max_retries": 2}
+    members = [{"address": f"10.0.1.{10 + i}", "protocol_port": 8080, "name": f"m{i}"} for i in range(2)]
+    return {
+        "name": name,
+        "description": f"demo {topology} {protocol}",
+        "vip_subnet_id": "subnet-tenant",
+        "flavor_id": "flavor-ha" if topology == "ACTIVE_STANDBY" else "flavor-single",
+        "provider": "amphora",
+        "tags": ["demo"],
+        "listeners": [
+            {"name": protocol.lower(), "protocol": protocol, "protocol_port": port, "default_pool": {"name": "web"}}
+        ],
+        "pools": [
+            {
+                "name": "web",
+                "protocol": protocol,
+                "lb_algorithm": "ROUND_ROBIN",
+                "members": members,
+                "healthmonitor": monitor,
+            }
+        ],
+    }
+
+
+def seed(cloud: LocalCloud, names: list[tuple[str, str, str, int]], timeout: float = 90.0) -> dict[str, dict[str, Any]]:
+    """Create the load balancers with a floating IP each; wait until all are ACTIVE with healthy members."""
+    lbs: dict[str, dict[str, Any]] = {}
+    for name, topology, protocol, port in names:
+        summary = cloud.create_load_balancer(lb_body(name, topology, protocol, port))
+        lbs[name] = {
+            "id": summary.id,
+            "topology": topology,
+            "protocol": protocol,
+            "port": port,
+            "port_id": summary.vip_port_id,
+        }
+    deadline = time.monotonic() + timeout
+    for info in lbs.values():
+        while cloud.get_load_balancer(info["id"]).provisioning_status != "ACTIVE":
+            if time.monotonic() > deadline or cloud.get_load_balancer(info["id"]).provisioning_status == "ERROR":
+                raise RuntimeError(f"demo load balancer {info['id']} did not become ACTIVE")
+            time.sleep(0.2)
+        fip = cloud.create_floating_ip(floating_network_id="public", port_id=info["port_id"], tags=["demo"])
+        info["fip"] = fip.floating_ip_address
+    for info in lbs.values():  # members healthy on every source, so the clones have something to match
+        while any(m.operating_status != "ONLINE" for p in cloud.read_graph(info["id"]).pools for m in p.members):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"demo load balancer {info['id']}: members not ONLINE")
+            time.sleep(0.2)
+    return lbs
+
+
+def upgrade_under_load(
+    cloud: LocalCloud,
+    journal: Journal,
+    lbs: dict[str, dict[str, Any]],
+    strategy: str,
+    workdir: Path,
+    *,
+    rate: float,
+    long_lived: int,
+    stream_seconds: float,
+    options: SwapOptions = LAB_OPTIONS,
+    on_event: Callable[[Event], None] | None = None,
+) -> dict[str, Any]:
+    """Start the probe on every floating IP, run one campaign (the real workflow), stop the probe."""
+    marks: dict[str, list[tuple[str, str, float]]] = {name: [] for name in lbs}
+
+    def record(event: Event) -> None:
+        if event.step in MARKED_STEPS and event.status in ("start", "done", "info") and event.lb_name in marks:
+            marks[event.lb_name].append((event.step, event.status, event.at))
+        if on_event:
+            on_event(event)
+
+    targets = [Target(name, info["fip"], info["port"]) for name, info in lbs.items()]
+    probe = ProbeProcess(
+        f"{cloud.prefix}-client", targets, workdir, rate=rate, long_lived=long_lived, stream_seconds=stream_seconds
+    )
+    probe.start()
+    t0 = time.time()
+    try:
+        time.sleep(1.0)  # steady traffic before anything changes
+        plans = make_plans(
+            cloud, [info["id"] for info in lbs.values()], PlanOptions(strategy=strategy, allow_downtime=True)
+        )
+        result = run_campaign(cloud, journal, plans, options, parallel=len(plans), on_event=record)
+        time.sleep(1.0)
+    except BaseException:
+        probe.kill()
+        raise
+    probed = probe.stop()
+    return {"result": result, "probe": probed, "marks": marks, "t0": t0}
+
+
+def _rows(
+    run: dict[str, Any], lbs: dict[str, dict[str, Any]], strategy: str, peers: dict[str, str]
+) -> list[dict[str, Any]]:
+    result: CampaignResult = run["result"]
+    attempts = with_images(run["probe"].attempts, peers)
+    summaries = by_target(attempts, run["probe"].long_lived)
+    swaps = {s.name: s for s in result.swaps}
     rows = []
-    for swap in result.swaps:
-        seconds = sum(step.get("seconds") or 0 for step in swap.steps.values())
+    for name, info in lbs.items():
+        summary, swap = summaries.get(name), swaps.get(name)
+        seconds = sum(step.get("seconds") or 0 for step in swap.steps.values()) if swap else None
         rows.append(
             {
-                "lb": swap.name,
-                "topology": topology.get(swap.id, "?"),
-                "strategy": swap.strategy,
-                "state": swap.state,
-                "attempts": None,
-                "failed": None,
-                "longest_gap_ms": None,
-                "long_lived_total": None,
-                "long_lived_cut": None,
-                "upgrade_seconds": round(seconds, 1),
+                "lb": name,
+                "topology": info["topology"],
+                "listener": info["protocol"],
+                "strategy": strategy,
+                "state": swap.state if swap else "not run",
+                "attempts": summary.attempts if summary else 0,
+                "failed": summary.failed if summary else 0,
+                "slow": summary.slow if summary else 0,
+                "longest_gap_ms": summary.longest_gap_ms if summary else None,
+                "max_latency_ms": summary.max_latency_ms if summary else None,
+                "long_lived_total": summary.long_lived_total if summary else 0,
+                "long_lived_cut": summary.long_lived_cut if summary else 0,
+                "upgrade_seconds": None if seconds is None else round(seconds, 1),
+                "images_served": list(summary.images) if summary else [],
             }
         )
     return rows
 
 
-def run_demo(state_dir: str | None = None, *, on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
-    """Seed a fresh simulated cloud, publish a new image, upgrade half the load balancers with fip-swap and
-    the other half with failover, and write a report. Returns {"results": [...], "report": path}."""
+def run_demo(
+    state_dir: str | None = None,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    keep: bool = False,
+    boot_seconds: float = 3.0,
+    rate: float = 200.0,
+    long_lived: int = 5,
+    stream_seconds: float = 15.0,
+) -> dict[str, Any]:
+    """The whole demo; returns {"results": [...], "report": path}. The cloud is taken down unless ``keep``."""
     root = Path(state_dir) if state_dir else default_dir()
     root.mkdir(parents=True, exist_ok=True)
-    cloud_path = root / "cloud.json"
-    ids = fake.seed_sample(cloud_path, 10, seed=7)
-    fake.set_faults(cloud_path, latency=30.0)
-    cloud = fake.FakeCloud(cloud_path)
-    cloud.publish_image("amphora-demo-new")
-    journal_file = root / "journal.sqlite"
-    journal_file.unlink(missing_ok=True)
-    journal = Journal(journal_file)
-    topology = {lb_id: cloud.read_graph(lb_id).topology for lb_id in ids}
-    rows: list[dict[str, Any]] = []
-    reports = []
-    # seed_sample's mix: 0-5 SINGLE with a floating IP, 6-7 ACTIVE_STANDBY with one, 8 ACTIVE_STANDBY and
-    # 9 SINGLE without: both topologies under each strategy
-    for strategy, chosen in (("fip-swap", [ids[0], ids[1], ids[6]]), ("failover", [ids[7], ids[8], ids[9]])):
-        plans = make_plans(cloud, chosen, PlanOptions(strategy=strategy, allow_downtime=True))
-        result = run_campaign(cloud, journal, plans, SwapOptions(drain_timeout=60.0), on_event=on_event)
-        rows += _rows(result, topology)
-        reports.append(write_report(result, root / "reports"))
-    journal.close()
-    summary = root / "reports" / "demo.json"
-    summary.write_text(json.dumps({"backend": cloud.spec(), "results": rows, "reports": [str(p) for p in reports]}))
-    cloud.close()
-    return {"results": rows, "report": str(summary)}
+    cloud = LocalCloud(str(root / "cloud"))
+    cloud.down()
+    cloud.up(boot_seconds=boot_seconds)
+    try:
+        twins = {s: [(f"{s}-{name}", topo, proto, port) for name, topo, proto, port in SHAPES] for s in STRATEGIES}
+        groups = {s: seed(cloud, names) for s, names in twins.items()}
+        image = cloud.publish_image("amphora-2026-11", ["amphora"], template="v2")
+        journal_file = root / "journal.sqlite"
+        journal_file.unlink(missing_ok=True)
+        journal = Journal(journal_file)
+        rows, panels, reports = [], [], []
+        all_attempts, all_streams = [], []
+        try:
+            for strategy in STRATEGIES:
+                run = upgrade_under_load(
+                    cloud,
+                    journal,
+                    groups[strategy],
+                    strategy,
+                    root / strategy,
+                    rate=rate,
+                    long_lived=long_lived,
+                    stream_seconds=stream_seconds,
+                    on_event=on_event,
+                )
+                peers = {a["address"]: a["image"] for a in cloud.amphora_log()}
+                rows += _rows(run, groups[strategy], strategy, peers)
+                reports.append(str(write_report(run["result"], root / "reports")))
+                all_attempts += with_images(run["probe"].attempts, peers)
+                all_streams += run["probe"].long_lived
+                for name, info in groups[strategy].items():
+                    panels.append(
+                        {
+                            "target": name,
+                            "title": f"{name} ({info['topology']}, {info['protocol']}): {strategy}",
+                            "t0": run["t0"],
+                            "marks": run["marks"][name],
+                        }
+                    )
+        finally:
+            journal.close()
+        png = write_timeline(
+            root / "reports" / "demo-timeline.png",
+            panels,
+            all_attempts,
+            all_streams,
+            title=f"lbswap demo: fip-swap next to failover (rebuild window modeled as {boot_seconds:g} s)",
+        )
+        report = {
+            "backend": cloud.spec(),
+            "new_image": image.name,
+            "rebuild_window_seconds": boot_seconds,
+            "note": (
+                f"Failover outages include a modeled rebuild window of {boot_seconds:g} s standing for Octavia's VM "
+                "boot, port plugging and listener configuration; in a real cloud that window takes tens of seconds. "
+                "The lab floor (namespaces, no VM) is not Octavia's outage."
+            ),
+            "probe": {"rate_per_fip": rate, "long_lived_per_fip": long_lived, "stream_seconds": stream_seconds},
+            "options": asdict(LAB_OPTIONS),
+            "results": rows,
+            "timeline_png": str(png),
+            "campaign_reports": reports,
+        }
+        summary = root / "reports" / "demo.json"
+        summary.write_text(json.dumps(report, indent=2))
+        (root / "reports" / "demo-attempts.json").write_text(
+            json.dumps({"attempts": [asdict(a) for a in all_attempts], "long_lived": [asdict(s) for s in all_streams]})
+        )
+    finally:
+        if not keep:
+            cloud.down()
+    return {"results": rows, "report": str(summary), "timeline": str(png), "rebuild_window_seconds": boot_seconds}

@@ -158,10 +158,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", default=[])
 
     local = command("local", "the local data plane (root): a cloud of namespaces, haproxy and nftables")
-    local.add_argument("action", choices=("up", "down", "status"))
+    local.add_argument("action", choices=("up", "down", "status", "publish-image"))
+    local.add_argument("--sample", type=int, default=0, metavar="N", help="up: also create N load balancers")
+    local.add_argument(
+        "--boot-seconds",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="up: the modeled amphora boot/plug window of creates and failovers (default 3)",
+    )
+    local.add_argument("--flush-conntrack", action="store_true", help="up: flush conntrack when a FIP moves")
+    local.add_argument("--name", default="amphora-new", help="publish-image: the image name")
+    local.add_argument("--tag", action="append", default=[], help="publish-image: tags (default amphora)")
+    local.add_argument("--template", default="v2", choices=("v1", "v2"), help="publish-image: haproxy template")
 
     p = command("demo", "bring up a local cloud and upgrade it under load, fip-swap next to failover")
     p.add_argument("--state-dir", metavar="DIR")
+    p.add_argument("--keep", action="store_true", help="leave the local cloud up afterwards")
+    p.add_argument(
+        "--boot-seconds",
+        type=_non_negative_float,
+        default=3.0,
+        metavar="SECONDS",
+        help="the modeled amphora rebuild window (default 3; Octavia's is tens of seconds)",
+    )
+    p.add_argument("--rate", type=_non_negative_float, default=200.0, help="new connections/s per floating IP")
     return parser
 
 

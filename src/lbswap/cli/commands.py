@@ -404,56 +404,81 @@ def cmd_fake(args: argparse.Namespace) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    import importlib
+    from lbswap.clouds.local import LocalCloud
 
-    try:
-        local = importlib.import_module("lbswap.clouds.local")
-    except ImportError:
-        raise ConfigError("the local data plane is not part of this lbswap yet: use --backend fake:PATH") from None
     spec = backend_spec(args)
-    state_dir = spec.partition(":")[2] if spec.startswith("local") else None
-    cloud = local.LocalCloud(state_dir or None)
-    result = getattr(cloud, args.action)()
-    emit(result if result is not None else {"action": args.action, "ok": True}, args.format)
+    cloud = LocalCloud(spec.partition(":")[2] or None if spec.startswith("local") else None)
+    if args.action == "up":
+        result = cloud.up(boot_seconds=args.boot_seconds)
+        if args.flush_conntrack:
+            cloud.configure(flush_conntrack=True)
+        if args.sample:
+            from lbswap.demo import sample_shapes, seed
+
+            existing = {lb.name for lb in cloud.list_load_balancers()}
+            seed(cloud, [shape for shape in sample_shapes(args.sample) if shape[0] not in existing])
+            result = cloud.status()
+    elif args.action == "publish-image":
+        result = to_plain(cloud.publish_image(args.name, args.tag or ["amphora"], template=args.template))
+    else:
+        result = getattr(cloud, args.action)()
+    emit(result, args.format)
     return 0
+
+
+def to_plain(obj: Any) -> Any:
+    return model.to_json(obj)
+
+
+def _pair(rows: dict[str, dict[str, Any]], key: str, fmt: Callable[[dict[str, Any]], str]) -> list[str]:
+    return [fmt(rows[s]) if s in rows else "-" for s in ("fip-swap", "failover")]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from lbswap.demo import run_demo
 
     with ProgressView([], enabled=args.format == "table") as view:
-        result = run_demo(args.state_dir, on_event=view)
+        result = run_demo(args.state_dir, on_event=view, keep=args.keep, boot_seconds=args.boot_seconds, rate=args.rate)
 
     def table(data: dict[str, Any]) -> None:
-        _rich_table(
-            "fip-swap next to failover",
-            [
-                "lb",
-                "topology",
-                "strategy",
-                "state",
-                "attempts",
-                "failed",
-                "longest gap ms",
-                "long-lived cut",
-                "seconds",
-            ],
-            [
+        shapes: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in data["results"]:
+            shape = r["lb"].removeprefix(r["strategy"] + "-")
+            shapes.setdefault(shape, {})[r["strategy"]] = r
+        rows = []
+        for shape, by_strategy in shapes.items():
+            first = next(iter(by_strategy.values()))
+            rows.append(
                 (
-                    r["lb"],
-                    r["topology"],
-                    r["strategy"],
-                    r.get("state", ""),
-                    r["attempts"],
-                    r["failed"],
-                    r["longest_gap_ms"],
-                    "-" if r["long_lived_total"] is None else f"{r['long_lived_cut']}/{r['long_lived_total']}",
-                    r["upgrade_seconds"],
+                    shape,
+                    first["topology"],
+                    *_pair(by_strategy, "failed", lambda r: f"{r['failed']}/{r['attempts']}"),
+                    *_pair(by_strategy, "gap", lambda r: f"{r['longest_gap_ms']:.0f}"),
+                    *_pair(by_strategy, "cut", lambda r: f"{r['long_lived_cut']}/{r['long_lived_total']}"),
+                    *_pair(by_strategy, "seconds", lambda r: f"{r['upgrade_seconds']}"),
                 )
-                for r in data["results"]
+            )
+        _rich_table(
+            "fip-swap | failover, side by side (same load balancer shapes, twins, same probe)",
+            [
+                "load balancer",
+                "topology",
+                "failed new conns fip-swap",
+                "failover",
+                "longest gap ms fip-swap",
+                "failover",
+                "long-lived cut fip-swap",
+                "failover",
+                "upgrade s fip-swap",
+                "failover",
             ],
+            rows,
         )
-        print(f"report: {data['report']}")
+        print(
+            f"failover includes a modeled rebuild window of {data['rebuild_window_seconds']:g} s "
+            "(stands for Octavia's VM boot and plugging; real clouds take longer)"
+        )
+        print(f"report: {data['report']}\ntimeline: {data['timeline']}")
 
     emit(result, args.format, table=table)
     return 0

@@ -123,6 +123,11 @@ class LocalCloud:
                 "images": [i["name"] for i in _images(state, "amphora")],
             }
 
+    def amphora_log(self) -> list[dict[str, Any]]:
+        """Every amphora this cloud booted: id, own address, image name, load balancer, when."""
+        with self._state() as state:
+            return list(state.get("amphora_log", []))
+
     def configure(self, *, boot_seconds: float | None = None, flush_conntrack: bool | None = None) -> None:
         with self._state() as state:
             if boot_seconds is not None:
@@ -458,7 +463,7 @@ def new_amphora(state: dict[str, Any], lb: Mapping[str, Any], role: str, prefix:
     state["amp_index"] = state.get("amp_index", 0) + 1
     index = state["amp_index"]
     ns = f"{prefix}-a{index}"
-    return {
+    amphora = {
         "id": st.new_id(state),
         "index": index,
         "role": role,
@@ -468,6 +473,18 @@ def new_amphora(state: dict[str, Any], lb: Mapping[str, Any], role: str, prefix:
         "ns": ns,
         "address": st.amphora_address(state),
     }
+    image = boot_image(state, lb)
+    # who served a TCP connection is known by the amphora's address: keep every address's image for reports
+    state.setdefault("amphora_log", []).append(
+        {
+            "id": amphora["id"],
+            "address": amphora["address"],
+            "image": image["name"],
+            "lb_id": lb["id"],
+            "at": time.time(),
+        }
+    )
+    return amphora
 
 
 def _new_lb(state: dict[str, Any], body: dict[str, Any], prefix: str) -> dict[str, Any]:
