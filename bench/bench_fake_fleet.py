@@ -22,25 +22,32 @@ from lbswap.workflow.runner import SwapOptions, run_campaign
 
 
 class Timed:
-    """Wraps a Cloud, counting calls and the CPU spent inside them."""
+    """Wraps a Cloud, counting calls and the CPU spent inside them. The simulated clock lives in the
+    simulator's state file too, so the CPU of ``clock.now()``/``clock.sleep()`` is the simulator's (not
+    counted as API calls)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, *, owner: Timed | None = None) -> None:
         self._inner = inner
+        self._owner = owner
         self.calls = 0
         self.cpu = 0.0
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
+        if name == "clock" and self._owner is None:
+            return Timed(attr, owner=self)
         if not callable(attr) or name in ("spec",):
             return attr
+        counter = self._owner or self
+        counted = self._owner is None
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
+            counter.calls += counted
             start = time.process_time()
             try:
                 return attr(*args, **kwargs)
             finally:
-                self.cpu += time.process_time() - start
+                counter.cpu += time.process_time() - start
 
         return timed
 
