@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from lbswap.probe import Attempt, LongLived, Target, by_target, longest_gap_ms, parse_response, summarize, with_images
+from lbswap.probe import (
+    Attempt,
+    LongLived,
+    Target,
+    by_target,
+    longest_gap_ms,
+    parse_response,
+    summarize,
+    with_images,
+)
 
 
 def steady(n: int, *, start: float = 100.0, step: float = 0.005, image: str = "old") -> list[Attempt]:
@@ -22,13 +31,13 @@ def test_failed_run_makes_the_gap() -> None:
     attempts[40:60] = [Attempt("lb", a.t, False, 3000.0, "TimeoutError") for a in attempts[40:60]]
     summary = summarize(attempts, [])
     assert summary.failed == 20
-    assert summary.longest_gap_ms == 105.0  # from attempt 39 to attempt 60
+    assert summary.longest_gap_ms == 105.0  # from attempt 39 completing to attempt 60 completing
 
 
 def test_failures_at_the_edges_count_to_the_window() -> None:
     attempts = steady(10)
     attempts[7:] = [Attempt("lb", a.t, False, 1.0, "ConnectionRefusedError") for a in attempts[7:]]
-    assert longest_gap_ms(attempts) == 15.0
+    assert longest_gap_ms(attempts) == 13.0  # from attempt 6 completing (+2 ms) to the last attempt
 
 
 def test_nothing_succeeded_is_the_whole_window() -> None:
@@ -42,8 +51,21 @@ def test_a_late_success_is_slow_not_a_gap() -> None:
     attempts[5] = Attempt("lb", attempts[5].t, True, 1003.0, image="old")
     summary = summarize(attempts, [])
     assert summary.slow == 1
-    assert summary.longest_gap_ms == 5.0
+    assert summary.longest_gap_ms == 10.0  # attempt 4 to attempt 6; the late one completes after the window
     assert summary.max_latency_ms == 1003.0
+    assert summary.probe_spacing_ms == 5.0
+
+
+def test_an_outage_rescued_by_resent_syns_is_still_a_gap() -> None:
+    # down for 1 s from t=100.1: the attempts in it complete only when the SYN is resent, at t=101.1 or later
+    attempts = [
+        Attempt("lb", 100 + i * 0.005, True, 2.0 if not 100.1 <= 100 + i * 0.005 < 101.1 else 1000.0 + 2.0)
+        for i in range(400)
+    ]
+    summary = summarize(attempts, [])
+    assert summary.failed == 0
+    assert summary.slow == 200
+    assert summary.longest_gap_ms >= 1000.0
 
 
 def test_images_in_the_order_they_served() -> None:

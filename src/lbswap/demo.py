@@ -163,6 +163,7 @@ def _rows(
                 "slow": summary.slow if summary else 0,
                 "longest_gap_ms": summary.longest_gap_ms if summary else None,
                 "max_latency_ms": summary.max_latency_ms if summary else None,
+                "probe_spacing_ms": summary.probe_spacing_ms if summary else None,
                 "long_lived_total": summary.long_lived_total if summary else 0,
                 "long_lived_cut": summary.long_lived_cut if summary else 0,
                 "upgrade_seconds": None if seconds is None else round(seconds, 1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -81,6 +82,7 @@ class Summary:
     slow: int
     longest_gap_ms: float
     max_latency_ms: float
+    probe_spacing_ms: float
     long_lived_total: int
     long_lived_cut: int
     images: tuple[str, ...] = ()  # images that served, in the order they first did
@@ -91,18 +93,24 @@ class Summary:
 
 
 def longest_gap_ms(attempts: Sequence[Attempt]) -> float:
-    """The longest time between two successful new connections, by when they were attempted, over the probed
-    window (first to last attempt); the whole window when none succeeded. A connection that succeeded late
-    (a SYN resent after 1 s) is not a gap: it is counted as ``slow``."""
+    """The longest time in which no new connection completed successfully, over the probed window (from the
+    first attempt's start to the last attempt's start); the whole window when none succeeded. Dated by
+    completion, so that connections rescued by a resent SYN (1 s later) do not hide an outage."""
     if not attempts:
         return 0.0
     start = min(a.t for a in attempts)
     end = max(a.t for a in attempts)
-    times = sorted(a.t for a in attempts if a.ok)
+    times = sorted(a.t + a.latency_ms / 1000 for a in attempts if a.ok)
     if not times:
         return round((end - start) * 1000, 1)
-    points = [start, *times, end]
+    points = [start, *(t for t in times if t < end), end]
     return round(max(b - a for a, b in itertools.pairwise(points)) * 1000, 1)
+
+
+def probe_spacing_ms(attempts: Sequence[Attempt]) -> float:
+    """The longest time between two attempts of one target: the probe's own lag (CPU), the floor of any gap."""
+    times = sorted(a.t for a in attempts)
+    return round(max((b - a for a, b in itertools.pairwise(times)), default=0.0) * 1000, 1)
 
 
 def served_images(attempts: Sequence[Attempt]) -> tuple[tuple[str, ...], dict[str, float]]:
@@ -121,6 +129,7 @@ def summarize(attempts: Sequence[Attempt], long_lived: Sequence[LongLived]) -> S
         slow=sum(1 for a in attempts if a.ok and a.latency_ms > SLOW_MS),
         longest_gap_ms=longest_gap_ms(attempts),
         max_latency_ms=max((a.latency_ms for a in attempts if a.ok), default=0.0),
+        probe_spacing_ms=probe_spacing_ms(attempts),
         long_lived_total=len(long_lived),
         long_lived_cut=sum(1 for s in long_lived if s.cut),
         images=images,
@@ -249,8 +258,7 @@ async def run_probe(
             pending.add(task)
             task.add_done_callback(_collect(pending, done))
         n += 1
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), max(0.0, start + n * interval - loop.time()))
+        await asyncio.sleep(max(0.0, start + n * interval - loop.time()))
     if pending:
         await asyncio.wait(pending)
     return sorted(done, key=lambda a: a.t), list(await asyncio.gather(*streams))
@@ -281,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ready=args.ready,
         )
 
+    gc.disable()  # a collection pause would show up as a gap that the data plane did not cause
     attempts, streams = asyncio.run(go())
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps({"attempts": [asdict(a) for a in attempts], "long_lived": [asdict(s) for s in streams]}))
@@ -319,7 +328,9 @@ class ProbeProcess:
         ready = self.workdir / "probe.ready"
         ready.unlink(missing_ok=True)
         self.out.unlink(missing_ok=True)
-        cmd = ["ip", "netns", "exec", self.netns, sys.executable, "-m", "lbswap.probe", "--out", str(self.out)]
+        # a higher priority keeps the probe's own lag (2 cores shared with haproxy, members and lbswap) small
+        cmd = ["ip", "netns", "exec", self.netns, "nice", "-n", "-10", sys.executable, "-m", "lbswap.probe"]
+        cmd += ["--out", str(self.out)]
         cmd += ["--ready", str(ready), "--rate", str(self.rate), "--long-lived", str(self.long_lived)]
         cmd += ["--stream-seconds", str(self.stream_seconds)]
         for target in self.targets:

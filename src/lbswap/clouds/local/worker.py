@@ -79,8 +79,8 @@ def run_op(cloud: LocalCloud, op_id: str) -> None:
         wait_answering(cloud, lb)
         _settle(cloud, op_id, lb)
     elif kind == "delete":
-        for amphora in lb["amphorae"]:
-            apply.amphora_down(cloud.prefix, amphora, soft=True)
+        for amphora in lb["amphorae"]:  # Octavia deletes the VM: what is still open is cut
+            apply.amphora_down(cloud.prefix, amphora, soft=False)
         with cloud.files.open(write=True) as state:
             ports = {lb["vip_port_id"]}
             for fip in state["fips"].values():
