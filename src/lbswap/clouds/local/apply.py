@@ -195,6 +195,8 @@ def lab_down(prefix: str) -> list[str]:
         for path in directory.iterdir():
             path.unlink(missing_ok=True)
         directory.rmdir()
+    if RUN_ROOT.exists() and not any(RUN_ROOT.iterdir()):
+        RUN_ROOT.rmdir()
     return removed
 
 

@@ -5,6 +5,8 @@ lbswap that asked is killed. Statuses are derived on read: a worker that died ha
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,7 +17,7 @@ from typing import Any
 from lbswap.clouds.base import SystemClock
 from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
-from lbswap.errors import CloudError, Conflict, NotFound, PreconditionFailed
+from lbswap.errors import CloudError, ConfigError, Conflict, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
     Flavor,
@@ -70,7 +72,15 @@ class LocalCloud:
     # --- lab lifecycle (lbswap local up|down|status) ------------------------------------------------------
 
     def up(self, *, boot_seconds: float | None = None) -> dict[str, Any]:
-        """Create the lab (router, client, tenant bridge, members, the first image) unless it is up."""
+        """Create the lab (router, client, tenant bridge, members, the first image) unless it is up.
+
+        :raises ConfigError: not root, or a tool is missing (run scripts/setup-dataplane.sh).
+        """
+        if os.geteuid() != 0:
+            raise ConfigError("the local data plane needs root (network namespaces, nftables): run it as root")
+        for tool in ("ip", "nft", "haproxy", "keepalived", "conntrack", "arping", "setsid"):
+            if shutil.which(tool) is None:
+                raise ConfigError(f"{tool} is missing: run scripts/setup-dataplane.sh")
         if self.files.exists() and f"{self.prefix}-router" in apply.list_namespaces(self.prefix):
             if boot_seconds is not None:
                 self.configure(boot_seconds=boot_seconds)
