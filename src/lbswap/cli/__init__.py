@@ -65,7 +65,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--drain-timeout", type=_non_negative_float, default=300.0, metavar="SECONDS")
     group.add_argument("--keep-source", type=_non_negative_float, default=0.0, metavar="MINUTES")
     group.add_argument("--allow-downtime", action="store_true", help="consent to the downtime the plan states")
-    group.add_argument("--parallel", type=_positive_int, default=1, metavar="N")
+    group.add_argument("--parallel", type=_positive_int, default=1, metavar="N", help="swaps at once (default 1)")
+    group.add_argument(
+        "--canary", type=_non_negative_int, default=1, metavar="N", help="swaps run alone first; a failure stops all"
+    )
+    group.add_argument(
+        "--max-failures",
+        type=_non_negative_int,
+        default=1,
+        metavar="N",
+        help="circuit breaker: start no swap after N failed or rolled back (default 1; 0 = never stop)",
+    )
 
 
 def _non_negative_float(text: str) -> float:
@@ -74,6 +84,16 @@ def _non_negative_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
 

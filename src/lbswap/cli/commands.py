@@ -251,8 +251,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.yes:
             _confirm(plans, args)
         with ProgressView(plans, enabled=args.format == "table") as view:
-            result = run_campaign(cloud, journal, plans, _swap_options(args), parallel=args.parallel, on_event=view)
+            result = run_campaign(cloud, journal, plans, _swap_options(args), policy=_policy(args), on_event=view)
     return _render_campaigns([result], args)
+
+
+def _policy(args: argparse.Namespace) -> Any:
+    from lbswap.workflow.runner import FleetPolicy
+
+    return FleetPolicy(parallel=args.parallel, canary=args.canary, max_failures=args.max_failures or None)
 
 
 def _confirm(plans: Sequence[Any], args: argparse.Namespace) -> None:
@@ -299,7 +305,7 @@ def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
         args.format,
         table=lambda d: table(d if isinstance(d, list) else [d]),
     )
-    failed = any(s.state in ("failed", "rolled_back") for r in results for s in r.swaps)
+    failed = any(s.state in ("failed", "rolled_back", "skipped") for r in results for s in r.swaps)
     return 1 if failed else 0
 
 

@@ -23,6 +23,8 @@ STATUS_STYLE = {
     "reverting": "yellow",
     "reverted": "yellow",
     "info": "white",
+    "skipped": "yellow",
+    "rolled_back": "yellow",
 }
 
 

@@ -32,10 +32,34 @@ with warnings.catch_warnings():
     from taskflow import exceptions as tf_exceptions
     from taskflow.persistence import models
 
-__all__ = ["CampaignResult", "Event", "SwapOptions", "SwapResult", "finalize", "resume", "rollback", "run_campaign"]
+__all__ = [
+    "CampaignResult",
+    "Event",
+    "FleetPolicy",
+    "SwapOptions",
+    "SwapResult",
+    "finalize",
+    "resume",
+    "rollback",
+    "run_campaign",
+]
 
-TERMINAL = ("done", "rolled_back", "failed")
+TERMINAL = ("done", "rolled_back", "failed", "skipped")
 FORWARD_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class FleetPolicy:
+    """How a campaign walks a fleet.
+
+    ``canary`` swaps run one at a time before any runs in parallel; ``max_failures`` is the circuit breaker:
+    once that many swaps ended failed or rolled back, no further swap starts (those end ``skipped``,
+    untouched). ``None`` never opens it.
+    """
+
+    parallel: int = 1
+    canary: int = 0
+    max_failures: int | None = None
 
 
 @dataclass(frozen=True)
@@ -331,13 +355,42 @@ class _Runner:
         rows = self.journal.swaps(self.campaign_id)
         return [_Swap(self, r) for r in rows if lb_id is None or r.lb_id == lb_id]
 
-    def drive(self, swaps: Sequence[_Swap], parallel: int, *, finalize: bool = False) -> None:
-        if parallel <= 1 or len(swaps) <= 1:
-            for swap in swaps:
-                swap.drive(finalize=finalize)
+    def drive(self, swaps: Sequence[_Swap], policy: FleetPolicy, *, finalize: bool = False) -> None:
+        """Canary swaps one by one, then the rest ``policy.parallel`` at a time, until the breaker opens."""
+        rows = self.journal.swaps(self.campaign_id)
+        failures = sum(1 for r in rows if r.state in ("failed", "rolled_back"))
+        opened = ""  # why the breaker is open; empty while closed
+        lock = threading.Lock()
+
+        def one(swap: _Swap) -> None:
+            nonlocal failures, opened
+            with lock:
+                reason = opened
+            if reason:
+                swap.set("skipped", phase="end", error=f"not started: {reason}; nothing was changed on it")
+                return
+            swap.drive(finalize=finalize)
+            if swap.row.state in ("failed", "rolled_back"):
+                with lock:
+                    failures += 1
+                    limit = policy.max_failures
+                    if limit is not None and failures >= limit and not opened:
+                        opened = (
+                            f"the circuit breaker opened after {failures} failed or rolled-back swap(s) "
+                            f"(--max-failures {limit})"
+                        )
+
+        canary, rest = list(swaps[: policy.canary]), list(swaps[policy.canary :])
+        for swap in canary:
+            one(swap)
+            if swap.row.state in ("failed", "rolled_back") and not opened:
+                opened = f"the canary {swap.ctx.who} ended {swap.row.state}"
+        if policy.parallel <= 1 or len(rest) <= 1:
+            for swap in rest:
+                one(swap)
             return
-        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="swap") as pool:
-            list(pool.map(lambda s: s.drive(finalize=finalize), swaps))
+        with ThreadPoolExecutor(max_workers=policy.parallel, thread_name_prefix="swap") as pool:
+            list(pool.map(one, rest))
 
 
 def _result(journal: Journal, campaign_id: str) -> CampaignResult:
@@ -351,6 +404,8 @@ def _result(journal: Journal, campaign_id: str) -> CampaignResult:
         state = "unfinished"
     elif "kept" in states_:
         state = "kept"
+    elif "skipped" in states_:
+        state = "stopped by the circuit breaker"
     elif states_ <= {"done"}:
         state = "done"
     else:
@@ -370,10 +425,12 @@ def run_campaign(
     options: SwapOptions,
     *,
     parallel: int = 1,
+    policy: FleetPolicy | None = None,
     on_event: EventSink | None = None,
     campaign_id: str | None = None,
 ) -> CampaignResult:
-    """Record a campaign for the non-blocked plans and run it.
+    """Record a campaign for the non-blocked plans and run it (``policy``: canary and circuit breaker;
+    without one, ``parallel`` swaps at a time and no breaker).
 
     :raises LockHeld: another unfinished campaign holds one of the load balancers; nothing was changed.
     """
@@ -391,11 +448,11 @@ def run_campaign(
         }
         result = SwapResult(plan.lb_id, plan.lb_name, plan.strategy, "pending", downtime=plan.downtime).to_json()
         swaps.append((plan.lb_id, plan_json, result))
-    journal.create_campaign(
-        campaign_id, backend=cloud.spec(), options=dataclasses.asdict(options), book_uuid="", swaps=swaps
-    )
+    policy = policy or FleetPolicy(parallel=parallel)
+    stored = {**dataclasses.asdict(options), "fleet": dataclasses.asdict(policy)}
+    journal.create_campaign(campaign_id, backend=cloud.spec(), options=stored, book_uuid="", swaps=swaps)
     runner = _Runner(journal, campaign_id, cloud, options, on_event)
-    runner.drive(runner.swaps(), parallel)
+    runner.drive(runner.swaps(), policy)
     return _result(journal, campaign_id)
 
 
@@ -424,7 +481,9 @@ def resume(
             continue
         runner = _runner(journal, cid, cloud, on_event)
         todo = [s for s in runner.swaps() if s.row.state in ("pending", "running", "failed") and s.row.phase != "end"]
-        runner.drive(todo, parallel)
+        stored = FleetPolicy(**journal.campaign(cid).options.get("fleet", {}))
+        canary_left = sum(1 for r in rows[: stored.canary] if r.state not in TERMINAL and r.state != "kept")
+        runner.drive(todo, dataclasses.replace(stored, parallel=max(parallel, 1), canary=canary_left))
         results.append(_result(journal, cid))
     return results
 
@@ -464,7 +523,7 @@ def finalize(
 ) -> CampaignResult:
     """Retire the sources a campaign kept (``--keep-source``)."""
     runner = _runner(journal, campaign_id, cloud, on_event)
-    runner.drive([s for s in runner.swaps() if s.row.state == "kept"], 1, finalize=True)
+    runner.drive([s for s in runner.swaps() if s.row.state == "kept"], FleetPolicy(), finalize=True)
     return _result(journal, campaign_id)
 
 
