@@ -62,6 +62,14 @@ def empty_state(prefix: str) -> dict[str, Any]:
         "flavors": {
             "flavor-single": {"id": "flavor-single", "name": "single", "provider": "amphora", "topology": "SINGLE"},
             "flavor-ha": {"id": "flavor-ha", "name": "ha", "provider": "amphora", "topology": "ACTIVE_STANDBY"},
+            # a flavor whose profile pins an image tag (publish an image tagged amphora-canary to use it)
+            "flavor-canary": {
+                "id": "flavor-canary",
+                "name": "canary",
+                "provider": "amphora",
+                "topology": "SINGLE",
+                "amp_image_tag": "amphora-canary",
+            },
         },
         "members": [],
         "pids": {},  # lab processes: name -> pid (members)
