@@ -233,13 +233,12 @@ def amphora_up(
     files = amphora_files(prefix, amphora)
     files["cfg"].write_text(haproxy_cfg)
     files["pid"].unlink(missing_ok=True)
-    ns_run(ns, ["haproxy", "-D", "-p", str(files["pid"]), "-f", str(files["cfg"])])
+    # the worker runs at nice 5: the amphora's processes get back the data plane's priority
+    ns_run(ns, ["nice", "-n", "-5", "haproxy", "-D", "-p", str(files["pid"]), "-f", str(files["cfg"])])
     if keepalived_cfg is not None:
         files["vrrp"].write_text(keepalived_cfg)
-        spawn_detached(
-            ["keepalived", "-n", "-l", "-f", str(files["vrrp"]), "-p", str(files["kpid"]), "-r", str(files["vpid"])],
-            ns=ns,
-        )
+        keepalived = ["keepalived", "-n", "-l", "-f", str(files["vrrp"])]
+        spawn_detached(["nice", "-n", "-5", *keepalived, "-p", str(files["kpid"]), "-r", str(files["vpid"])], ns=ns)
     if vip:
         gratuitous_arp(ns, vip)
 

@@ -284,7 +284,8 @@ class LocalCloud:
         state["ops"][op_id] = {"kind": kind, "lb_id": lb["id"], "amphorae": amps, "spawned": time.time(), "pid": None}
         lb["op"] = op_id
         lb["provisioning_status"] = status
-        cmd = [sys.executable, "-m", "lbswap.clouds.local.worker", str(self.directory), op_id]
+        # the controller runs below the data plane's priority, so its forks do not delay packets
+        cmd = ["nice", "-n", "5", sys.executable, "-m", "lbswap.clouds.local.worker", str(self.directory), op_id]
         apply.spawn_detached(cmd, log=self.directory / "worker.log")
 
     # --- floating IPs ---------------------------------------------------------------------------------------

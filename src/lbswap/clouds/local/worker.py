@@ -59,10 +59,10 @@ def run_op(cloud: LocalCloud, op_id: str) -> None:
         images = {i["id"]: i for i in state["images"]}
     kind = op["kind"]
     if kind == "create":
+        time.sleep(max(0.0, op["spawned"] + boot_seconds - time.time()))  # the VMs boot before anything answers
         for amphora in lb["amphorae"]:
             start_amphora(cloud, lb, amphora, images[amphora["image_id"]])
         wait_answering(cloud, lb)
-        time.sleep(max(0.0, op["spawned"] + boot_seconds - time.time()))
         _settle(cloud, op_id, lb)
     elif kind == "failover":
         for amp_id in op["amphorae"]:
