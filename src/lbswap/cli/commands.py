@@ -464,22 +464,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     *_pair(by_strategy, "seconds", lambda r: f"{r['upgrade_seconds']}"),
                 )
             )
-        _rich_table(
-            "fip-swap | failover, side by side (same load balancer shapes, twins, same probe)",
-            [
-                "load balancer",
-                "topology",
-                "failed new conns fip-swap",
-                "failover",
-                "longest gap ms fip-swap",
-                "failover",
-                "long-lived cut fip-swap",
-                "failover",
-                "upgrade s fip-swap",
-                "failover",
-            ],
-            rows,
+        from rich.console import Console
+        from rich.table import Table
+
+        grid = Table(
+            title="fip-swap next to failover: twin load balancers, same probe",
+            caption="failed: new connections failed/attempted; gap: longest time without a successful new "
+            "connection; cut: long-lived streams cut/opened; seconds: time to upgrade",
         )
+        grid.add_column("load balancer", no_wrap=True)
+        grid.add_column("topology", no_wrap=True)
+        for what in ("failed", "gap ms", "cut", "seconds"):
+            grid.add_column(f"{what}\nfip-swap", justify="right", no_wrap=True)
+            grid.add_column(f"{what}\nfailover", justify="right", no_wrap=True)
+        for row in rows:
+            grid.add_row(*row)
+        Console(width=max(132, Console().width)).print(grid)
         print(
             f"failover includes a modeled rebuild window of {data['rebuild_window_seconds']:g} s "
             "(stands for Octavia's VM boot and plugging; real clouds take longer)"

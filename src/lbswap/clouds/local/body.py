@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lbswap.clouds.local import state as st
-from lbswap.errors import CloudError
+from lbswap.errors import CloudError, Conflict
 
 
 def _bad(message: str) -> CloudError:
@@ -68,3 +68,69 @@ def _pool_ref(names: dict[str, str], ref: Any) -> str | None:
     if name not in names:
         raise _bad(f"pool {name!r} is referenced but not defined in the body")
     return names[name]
+
+
+def new_lb(
+    state: dict[str, Any], body: dict[str, Any], prefix: str, protocols: Sequence[str], algorithms: Sequence[str]
+) -> dict[str, Any]:
+    """A load balancer record (``PENDING_CREATE``) from a fully-populated create body, with its VIP port and
+    amphorae allocated; validated like Octavia's API does (400 ``Validation failure``, 409 on a taken VIP)."""
+    if body.get("vip_subnet_id") != st.SUBNET_ID:
+        raise _bad(f"VIP subnet {body.get('vip_subnet_id')} not found (the local cloud has {st.SUBNET_ID})")
+    if body.get("provider", "amphora") != "amphora":
+        raise _bad(f"provider {body.get('provider')} not found")
+    if body.get("additional_vips"):
+        raise _bad("additional VIPs are not supported by the local cloud")
+    flavor_id = body.get("flavor_id")
+    topology = "SINGLE"
+    if flavor_id:
+        if flavor_id not in state["flavors"]:
+            raise _bad(f"flavor {flavor_id} not found")
+        topology = state["flavors"][flavor_id].get("topology") or "SINGLE"
+    listeners, pools = listeners_and_pools(state, body, protocols, algorithms)
+    taken = {p["ip"] for p in state["ports"].values()}
+    address = body.get("vip_address")
+    if address:
+        if address in taken:
+            raise Conflict(f"IP address {address} is already allocated in subnet {st.SUBNET_ID}", status_code=409)
+    else:
+        try:
+            address = st.free_address(taken, st.VIP_NET)
+        except LookupError:
+            raise CloudError(f"no more IP addresses available on subnet {st.SUBNET_ID}", status_code=409) from None
+    project_id = body.get("project_id") or st.PROJECT
+    port = {"id": st.new_id(state), "ip": address, "project_id": project_id, "subnet_id": st.SUBNET_ID}
+    lb: dict[str, Any] = {
+        "id": st.new_id(state),
+        "name": body.get("name", ""),
+        "description": body.get("description", ""),
+        "project_id": project_id,
+        "vip_subnet_id": st.SUBNET_ID,
+        "vip_network_id": body.get("vip_network_id") or st.NETWORK_ID,
+        "vip_address": address,
+        "vip_port_id": port["id"],
+        "vip_qos_policy_id": body.get("vip_qos_policy_id"),
+        "additional_vips": [],
+        "availability_zone": body.get("availability_zone"),
+        "flavor_id": flavor_id,
+        "provider": "amphora",
+        "topology": topology,
+        "admin_state_up": body.get("admin_state_up", True),
+        "vip_sg_ids": body.get("vip_sg_ids"),
+        "tags": list(body.get("tags", [])),
+        "provisioning_status": "PENDING_CREATE",
+        "operating_status": "OFFLINE",
+        "listeners": listeners,
+        "pools": pools,
+        "amphorae": [],
+    }
+    port["lb_id"] = lb["id"]
+    if topology == "ACTIVE_STANDBY":
+        used = {other.get("vrid") for other in state["lbs"].values()}
+        lb["vrid"] = next(n for n in range(1, 256) if n not in used)
+    roles = ["MASTER", "BACKUP"] if topology == "ACTIVE_STANDBY" else ["STANDALONE"]
+    state["lbs"][lb["id"]] = lb
+    state["ports"][port["id"]] = port
+    for role in roles:
+        lb["amphorae"].append(st.new_amphora(state, lb, role, prefix))
+    return lb

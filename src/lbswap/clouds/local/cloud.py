@@ -17,6 +17,7 @@ from typing import Any
 from lbswap.clouds.base import SystemClock
 from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
+from lbswap.clouds.local.body import new_lb
 from lbswap.errors import CloudError, ConfigError, Conflict, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
@@ -90,7 +91,7 @@ class LocalCloud:
         state["members"] = [dict(m) for m in MEMBERS]
         if boot_seconds is not None:
             state["boot_seconds"] = boot_seconds
-        _publish(state, "amphora-2026-10", ["amphora"], "v1")
+        st.publish(state, "amphora-2026-10", ["amphora"], "v1")
         try:
             apply.lab_up(self.prefix, state["members"])
             apply.load_nft(self.prefix, render.render_nft([]))
@@ -130,7 +131,7 @@ class LocalCloud:
                     for lb in state["lbs"].values()
                 ],
                 "floating_ips": {f["floating_ip_address"]: f["fixed_ip_address"] for f in state["fips"].values()},
-                "images": [i["name"] for i in _images(state, "amphora")],
+                "images": [i["name"] for i in st.images_with_tag(state, "amphora")],
             }
 
     def amphora_log(self) -> list[dict[str, Any]]:
@@ -149,7 +150,7 @@ class LocalCloud:
         if template not in render.TEMPLATES:
             raise _bad(f"unknown image template {template}")
         with self._state() as state:
-            return from_json(Image, _publish(state, name, list(tags), template))
+            return from_json(Image, st.publish(state, name, list(tags), template))
 
     # --- reading --------------------------------------------------------------------------------------------
 
@@ -243,7 +244,7 @@ class LocalCloud:
 
     def create_load_balancer(self, body: Mapping[str, Any]) -> LBSummary:
         with self._state() as state:
-            lb = _new_lb(state, dict(body), self.prefix)
+            lb = new_lb(state, dict(body), self.prefix, PROTOCOLS, ALGORITHMS)
             self._start_op(state, lb, "create", "PENDING_CREATE", [a["id"] for a in lb["amphorae"]])
         return self._summary(lb)
 
@@ -390,7 +391,7 @@ class LocalCloud:
 
     def list_images(self, tag: str) -> list[Image]:
         with self._state() as state:
-            return [from_json(Image, i) for i in _images(state, tag)]
+            return [from_json(Image, i) for i in st.images_with_tag(state, tag)]
 
 
 # --- helpers on the state ------------------------------------------------------------------------------------
@@ -447,116 +448,3 @@ def _check_mutable(lb: Mapping[str, Any]) -> None:
 
 def _vip_ports(lb: Mapping[str, Any]) -> set[str]:
     return {lb["vip_port_id"]}
-
-
-def _images(state: Mapping[str, Any], tag: str) -> list[dict[str, Any]]:
-    return sorted((i for i in state["images"] if tag in i["tags"]), key=lambda i: i["created_at"], reverse=True)
-
-
-def _publish(state: dict[str, Any], name: str, tags: list[str], template: str) -> dict[str, Any]:
-    image = {"id": st.new_id(state), "name": name, "tags": tags, "created_at": st.now_iso(), "template": template}
-    state["images"].append(image)
-    return image
-
-
-def boot_image(state: Mapping[str, Any], lb: Mapping[str, Any]) -> dict[str, Any]:
-    """The newest image with the flavor's amp_image_tag (default ``amphora``), as Octavia boots."""
-    tag = "amphora"
-    if lb.get("flavor_id"):
-        tag = state["flavors"][lb["flavor_id"]].get("amp_image_tag") or tag
-    images = _images(state, tag)
-    if not images:
-        raise CloudError(f"no amphora image carries the tag {tag}", status_code=500)
-    return images[0]
-
-
-def new_amphora(state: dict[str, Any], lb: Mapping[str, Any], role: str, prefix: str) -> dict[str, Any]:
-    state["amp_index"] = state.get("amp_index", 0) + 1
-    index = state["amp_index"]
-    ns = f"{prefix}-a{index}"
-    amphora = {
-        "id": st.new_id(state),
-        "index": index,
-        "role": role,
-        "image_id": boot_image(state, lb)["id"],
-        "status": "ALLOCATED",
-        "compute_id": ns,
-        "ns": ns,
-        "address": st.amphora_address(state),
-    }
-    image = boot_image(state, lb)
-    # who served a TCP connection is known by the amphora's address: keep every address's image for reports
-    state.setdefault("amphora_log", []).append(
-        {
-            "id": amphora["id"],
-            "address": amphora["address"],
-            "image": image["name"],
-            "lb_id": lb["id"],
-            "at": time.time(),
-        }
-    )
-    return amphora
-
-
-def _new_lb(state: dict[str, Any], body: dict[str, Any], prefix: str) -> dict[str, Any]:
-    from lbswap.clouds.local.body import listeners_and_pools  # validation of the fully-populated create
-
-    if body.get("vip_subnet_id") != st.SUBNET_ID:
-        raise _bad(f"VIP subnet {body.get('vip_subnet_id')} not found (the local cloud has {st.SUBNET_ID})")
-    if body.get("provider", "amphora") != "amphora":
-        raise _bad(f"provider {body.get('provider')} not found")
-    if body.get("additional_vips"):
-        raise _bad("additional VIPs are not supported by the local cloud")
-    flavor_id = body.get("flavor_id")
-    topology = "SINGLE"
-    if flavor_id:
-        if flavor_id not in state["flavors"]:
-            raise _bad(f"flavor {flavor_id} not found")
-        topology = state["flavors"][flavor_id].get("topology") or "SINGLE"
-    listeners, pools = listeners_and_pools(state, body, PROTOCOLS, ALGORITHMS)
-    taken = {p["ip"] for p in state["ports"].values()}
-    address = body.get("vip_address")
-    if address:
-        if address in taken:
-            raise Conflict(f"IP address {address} is already allocated in subnet {st.SUBNET_ID}", status_code=409)
-    else:
-        try:
-            address = st.free_address(taken, st.VIP_NET)
-        except LookupError:
-            raise CloudError(f"no more IP addresses available on subnet {st.SUBNET_ID}", status_code=409) from None
-    project_id = body.get("project_id") or st.PROJECT
-    port = {"id": st.new_id(state), "ip": address, "project_id": project_id, "subnet_id": st.SUBNET_ID}
-    lb: dict[str, Any] = {
-        "id": st.new_id(state),
-        "name": body.get("name", ""),
-        "description": body.get("description", ""),
-        "project_id": project_id,
-        "vip_subnet_id": st.SUBNET_ID,
-        "vip_network_id": body.get("vip_network_id") or st.NETWORK_ID,
-        "vip_address": address,
-        "vip_port_id": port["id"],
-        "vip_qos_policy_id": body.get("vip_qos_policy_id"),
-        "additional_vips": [],
-        "availability_zone": body.get("availability_zone"),
-        "flavor_id": flavor_id,
-        "provider": "amphora",
-        "topology": topology,
-        "admin_state_up": body.get("admin_state_up", True),
-        "vip_sg_ids": body.get("vip_sg_ids"),
-        "tags": list(body.get("tags", [])),
-        "provisioning_status": "PENDING_CREATE",
-        "operating_status": "OFFLINE",
-        "listeners": listeners,
-        "pools": pools,
-        "amphorae": [],
-    }
-    port["lb_id"] = lb["id"]
-    if topology == "ACTIVE_STANDBY":
-        used = {other.get("vrid") for other in state["lbs"].values()}
-        lb["vrid"] = next(n for n in range(1, 256) if n not in used)
-    roles = ["MASTER", "BACKUP"] if topology == "ACTIVE_STANDBY" else ["STANDALONE"]
-    state["lbs"][lb["id"]] = lb
-    state["ports"][port["id"]] = port
-    for role in roles:
-        lb["amphorae"].append(new_amphora(state, lb, role, prefix))
-    return lb

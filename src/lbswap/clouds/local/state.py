@@ -9,12 +9,12 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lbswap.errors import ConfigError
+from lbswap.errors import CloudError, ConfigError
 
 STATE_VERSION = 1
 
@@ -158,3 +158,52 @@ def amphora_address(state: dict[str, Any]) -> str:
         except LookupError:
             continue
     raise LookupError("no free amphora address left")
+
+
+def images_with_tag(state: Mapping[str, Any], tag: str) -> list[dict[str, Any]]:
+    return sorted((i for i in state["images"] if tag in i["tags"]), key=lambda i: i["created_at"], reverse=True)
+
+
+def publish(state: dict[str, Any], name: str, tags: list[str], template: str) -> dict[str, Any]:
+    image = {"id": new_id(state), "name": name, "tags": tags, "created_at": now_iso(), "template": template}
+    state["images"].append(image)
+    return image
+
+
+def boot_image(state: Mapping[str, Any], lb: Mapping[str, Any]) -> dict[str, Any]:
+    """The newest image with the flavor's amp_image_tag (default ``amphora``), as Octavia boots."""
+    tag = "amphora"
+    if lb.get("flavor_id"):
+        tag = state["flavors"][lb["flavor_id"]].get("amp_image_tag") or tag
+    images = images_with_tag(state, tag)
+    if not images:
+        raise CloudError(f"no amphora image carries the tag {tag}", status_code=500)
+    return images[0]
+
+
+def new_amphora(state: dict[str, Any], lb: Mapping[str, Any], role: str, prefix: str) -> dict[str, Any]:
+    state["amp_index"] = state.get("amp_index", 0) + 1
+    index = state["amp_index"]
+    ns = f"{prefix}-a{index}"
+    amphora = {
+        "id": new_id(state),
+        "index": index,
+        "role": role,
+        "image_id": boot_image(state, lb)["id"],
+        "status": "ALLOCATED",
+        "compute_id": ns,
+        "ns": ns,
+        "address": amphora_address(state),
+    }
+    image = boot_image(state, lb)
+    # who served a TCP connection is known by the amphora's address: keep every address's image for reports
+    state.setdefault("amphora_log", []).append(
+        {
+            "id": amphora["id"],
+            "address": amphora["address"],
+            "image": image["name"],
+            "lb_id": lb["id"],
+            "at": time.time(),
+        }
+    )
+    return amphora

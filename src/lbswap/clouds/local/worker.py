@@ -14,7 +14,8 @@ from typing import Any
 
 from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
-from lbswap.clouds.local.cloud import LocalCloud, boot_image, new_amphora
+from lbswap.clouds.local.cloud import LocalCloud
+from lbswap.clouds.local.state import boot_image, new_amphora
 from lbswap.errors import CloudError
 
 READY_TIMEOUT = 30.0
