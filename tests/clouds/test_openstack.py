@@ -338,3 +338,36 @@ def test_recreate_strategy(conn: Any, net: stack.Net, cloud: OpenStackCloud, lbs
     assert graph.vip_address == source.vip_address
     assert comparable(graph) == comparable(source)
     assert stack.leftovers(conn) == []
+
+
+def test_inventory_shows_amphorae_and_filters_by_provider(conn: Any, net: stack.Net, lbswap: Any) -> None:
+    tag = stack.unique("inv")
+    body = stack.small_body(net, stack.unique("inv"), flavor_id=net.flavor_ha)
+    body["tags"] = [tag]
+    lb = stack.create_lb(conn, body)
+    (row,) = _json(lbswap(["inventory", "--tag", tag, "-f", "json"]))
+    assert (row["id"], row["topology"], row["provider"]) == (lb["id"], "ACTIVE_STANDBY", "amphora")
+    assert sorted(a["role"] for a in row["amphorae"]) == ["BACKUP", "MASTER"]
+    assert row["stale_image"] is None  # no image API in the test stack: unknown, not "no"
+    assert [r["id"] for r in _json(lbswap(["inventory", "--tag", tag, "--provider", "amphora", "-f", "json"]))] == [
+        lb["id"]
+    ]
+    assert _json(lbswap(["inventory", "--tag", tag, "--provider", "ovn", "-f", "json"])) == []
+
+
+def test_cascade_delete_is_idempotent_and_cleans_the_vip_port(conn: Any, net: stack.Net, cloud: OpenStackCloud) -> None:
+    lb = stack.create_lb(conn, stack.small_body(net, stack.unique("del")))
+    other = stack.create_lb(conn, stack.small_body(net, stack.unique("keep")))
+    cloud.delete_load_balancer(lb["id"], cascade=True)
+    cloud.delete_load_balancer(lb["id"], cascade=True)  # PENDING_DELETE or gone: quietly done
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            cloud.get_load_balancer(lb["id"])
+        except NotFound:
+            break
+        assert time.monotonic() < deadline, "the load balancer was not deleted"
+        time.sleep(0.2)
+    assert conn.network.find_port(f"octavia-lb-{lb['id']}") is None
+    assert conn.network.find_port(f"octavia-lb-{other['id']}") is not None  # only that load balancer's port
+    cloud.delete_load_balancer(lb["id"], cascade=True)  # missing: not an error

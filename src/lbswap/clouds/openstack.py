@@ -350,20 +350,26 @@ class OpenStackCloud:
         except NotFound:
             self._delete_leftover_vip_ports(lb_id)
         except Conflict:
-            current = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}", f"load balancer {lb_id}")["loadbalancer"]
-            if current["provisioning_status"] != "PENDING_DELETE":  # already being deleted: quietly done
+            try:
+                current = self.get_load_balancer(lb_id)
+            except NotFound:
+                return
+            if current.provisioning_status != "PENDING_DELETE":  # already being deleted: quietly done
                 raise
 
     def _delete_leftover_vip_ports(self, lb_id: str) -> None:
         """Delete the VIP port of a load balancer that no longer exists (idempotent; see the module doc)."""
         name = VIP_PORT_PREFIX + lb_id
-        ports = self._neutron("GET", "/ports", f"VIP port of {lb_id}", params={"name": name})["ports"]
-        for port in ports:
-            if port.get("name") != name or port.get("device_id") not in ("", lb_id, f"lb-{lb_id}"):
-                continue
-            with contextlib.suppress(NotFound):
-                self._neutron("DELETE", f"/ports/{port['id']}", f"delete VIP port {port['id']} of {lb_id}")
-                LOG.info("deleted VIP port %s left behind by load balancer %s", port["id"], lb_id)
+        try:
+            ports = self._neutron("GET", "/ports", f"VIP port of {lb_id}", params={"name": name})["ports"]
+            for port in ports:
+                if port.get("name") != name or port.get("device_id") not in ("", lb_id, f"lb-{lb_id}"):
+                    continue
+                with contextlib.suppress(NotFound):
+                    self._neutron("DELETE", f"/ports/{port['id']}", f"delete VIP port {port['id']} of {lb_id}")
+                    LOG.info("deleted VIP port %s left behind by load balancer %s", port["id"], lb_id)
+        except CloudError as exc:  # best effort: the next look at the deleted load balancer tries again
+            LOG.warning("could not clean up the VIP port %s of deleted load balancer %s: %s", name, lb_id, exc)
 
     def rename_load_balancer(self, lb_id: str, name: str) -> None:
         body = {"loadbalancer": {"name": name}}
