@@ -13,7 +13,7 @@ from lbswap.clouds.local import LocalCloud, apply
 from lbswap.demo import seed
 from lbswap.journal import Journal
 from lbswap.plan import PlanOptions, make_plans
-from lbswap.probe import ProbeProcess, Target, summarize
+from lbswap.probe import ProbeProcess, Target, summarize, with_images
 from lbswap.workflow.runner import Event, SwapOptions, run_campaign
 
 pytestmark = pytest.mark.dataplane
@@ -21,12 +21,19 @@ pytestmark = pytest.mark.dataplane
 OPTIONS = SwapOptions(drain_timeout=30.0, stats_interval=1.0, ready_timeout=60.0, poll_initial=0.2, poll_max=1.0)
 
 
-def test_fip_swap_under_load_drops_nothing(cloud: LocalCloud, tmp_path: Path) -> None:
-    lbs = seed(cloud, [("web", "SINGLE", "HTTP", 80)])
+@pytest.mark.parametrize(("topology", "protocol", "port"), [("SINGLE", "HTTP", 80), ("ACTIVE_STANDBY", "TCP", 5432)])
+def test_fip_swap_under_load_drops_nothing(
+    cloud: LocalCloud, tmp_path: Path, topology: str, protocol: str, port: int
+) -> None:
+    lbs = seed(cloud, [("web", topology, protocol, port)])
     cloud.publish_image("amphora-new", ["amphora"], template="v2")
     info = lbs["web"]
     probe = ProbeProcess(
-        f"{cloud.prefix}-client", [Target("web", info["fip"], 80)], tmp_path / "probe", long_lived=10, stream_seconds=8
+        f"{cloud.prefix}-client",
+        [Target("web", info["fip"], port)],
+        tmp_path / "probe",
+        long_lived=10,
+        stream_seconds=8,
     )
     events: list[Event] = []
     journal = Journal(tmp_path / "journal.sqlite")
@@ -38,7 +45,9 @@ def test_fip_swap_under_load_drops_nothing(cloud: LocalCloud, tmp_path: Path) ->
         journal.close()
         probed = probe.stop()
     assert result.swaps[0].state == "done", result.swaps[0].error
-    summary = summarize(probed.attempts, probed.long_lived)
+    peers = {a["address"]: a["image"] for a in cloud.amphora_log()}  # TCP: the image by the amphora's address
+    attempts = with_images(probed.attempts, peers)
+    summary = summarize(attempts, probed.long_lived)
     assert summary.attempts >= 1000
     assert summary.failed == 0, [a for a in probed.attempts if not a.ok][:5]
     assert summary.long_lived_total == 10
@@ -47,8 +56,8 @@ def test_fip_swap_under_load_drops_nothing(cloud: LocalCloud, tmp_path: Path) ->
     assert summary.images == ("amphora-2026-10", "amphora-new")
     flip = next(e for e in events if e.step == "flip" and e.status == "start").at
     flipped = next(e for e in events if e.step == "flip" and e.status == "done").at
-    assert all(a.image == "amphora-2026-10" for a in probed.attempts if a.t + a.latency_ms / 1000 < flip)
-    assert all(a.image == "amphora-new" for a in probed.attempts if a.t > flipped + 0.05)
+    assert all(a.image == "amphora-2026-10" for a in attempts if a.t + a.latency_ms / 1000 < flip)
+    assert all(a.image == "amphora-new" for a in attempts if a.t > flipped + 0.05)
     assert flip - 0.05 <= summary.first_served["amphora-new"] <= flipped + 0.05
     assert [lb.name for lb in cloud.list_load_balancers()] == ["web"]  # the source is retired, the clone serves
 
