@@ -106,8 +106,9 @@ class LocalCloud:
         if self.files.exists():
             try:
                 with self.files.open(write=False) as state:
-                    for op in state["ops"].values():
+                    for op in state["ops"].values():  # workers first, so that none plugs anything new
                         apply.kill_pid(op.get("pid"))
+                        apply.wait_gone(op.get("pid"), 5.0)
             except CloudError:
                 pass
         removed = apply.lab_down(self.prefix)
@@ -118,7 +119,7 @@ class LocalCloud:
         namespaces = apply.list_namespaces(self.prefix)
         if not self.files.exists():
             return {"state_dir": str(self.directory), "up": False, "namespaces": namespaces}
-        with self._state() as state:
+        with self._state(write=False) as state:
             return {
                 "state_dir": str(self.directory),
                 "up": f"{self.prefix}-router" in namespaces,
@@ -136,7 +137,7 @@ class LocalCloud:
 
     def amphora_log(self) -> list[dict[str, Any]]:
         """Every amphora this cloud booted: id, own address, image name, load balancer, when."""
-        with self._state() as state:
+        with self._state(write=False) as state:
             return list(state.get("amphora_log", []))
 
     def configure(self, *, boot_seconds: float | None = None, flush_conntrack: bool | None = None) -> None:
@@ -155,17 +156,17 @@ class LocalCloud:
     # --- reading --------------------------------------------------------------------------------------------
 
     def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
-        with self._state() as state:
+        with self._state(write=False) as state:
             lbs = [lb for lb in state["lbs"].values() if project_id is None or lb["project_id"] == project_id]
         return [self._summary(lb) for lb in lbs]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
-        with self._state() as state:
+        with self._state(write=False) as state:
             lb = _lb(state, lb_id)
         return self._summary(lb)
 
     def read_graph(self, lb_id: str) -> LoadBalancer:
-        with self._state() as state:
+        with self._state(write=False) as state:
             lb = _lb(state, lb_id)
             ports = _vip_ports(lb)
             fips = [f for f in state["fips"].values() if f["port_id"] and f["port_id"] in ports]
@@ -179,7 +180,7 @@ class LocalCloud:
         return from_json(LoadBalancer, data)
 
     def get_stats(self, lb_id: str) -> Stats:
-        with self._state() as state:
+        with self._state(write=False) as state:
             lb = _lb(state, lb_id)
         active = total = bytes_in = bytes_out = errors = 0
         for amphora in lb["amphorae"]:
@@ -193,7 +194,7 @@ class LocalCloud:
         return Stats(active, total, bytes_in, bytes_out, errors)
 
     def list_amphorae(self, lb_id: str) -> list[Amphora]:
-        with self._state() as state:
+        with self._state(write=False) as state:
             return [from_json(Amphora, a) for a in _lb(state, lb_id)["amphorae"]]
 
     def _member_health(self, lb: Mapping[str, Any]) -> dict[str, str]:
@@ -292,7 +293,7 @@ class LocalCloud:
     # --- floating IPs ---------------------------------------------------------------------------------------
 
     def list_floating_ips(self, *, port_id: str | None = None, tag: str | None = None) -> list[FloatingIP]:
-        with self._state() as state:
+        with self._state(write=False) as state:
             return [
                 from_json(FloatingIP, f)
                 for f in state["fips"].values()
@@ -300,7 +301,7 @@ class LocalCloud:
             ]
 
     def get_floating_ip(self, fip_id: str) -> FloatingIP:
-        with self._state() as state:
+        with self._state(write=False) as state:
             return from_json(FloatingIP, _fip(state, fip_id))
 
     def move_floating_ip(
@@ -356,7 +357,7 @@ class LocalCloud:
     # --- pre-flight -----------------------------------------------------------------------------------------
 
     def get_quota(self, project_id: str) -> QuotaUsage:
-        with self._state() as state:
+        with self._state(write=False) as state:
             lbs = [lb for lb in state["lbs"].values() if lb["project_id"] == project_id]
             in_use = {
                 "load_balancer": len(lbs),
@@ -371,14 +372,14 @@ class LocalCloud:
     def subnet_free_addresses(self, subnet_id: str) -> int | None:
         if subnet_id != st.SUBNET_ID:
             raise NotFound(f"subnet {subnet_id} not found", status_code=404)
-        with self._state() as state:
+        with self._state(write=False) as state:
             return 241 - len(state["ports"])
 
     def can_read_secret(self, ref: str) -> bool:
         return False  # no key manager here: TLS listeners are refused at create
 
     def get_flavor(self, name_or_id: str) -> Flavor:
-        with self._state() as state:
+        with self._state(write=False) as state:
             for flavor in state["flavors"].values():
                 if name_or_id in (flavor["id"], flavor["name"]):
                     return from_json(Flavor, flavor)
@@ -390,7 +391,7 @@ class LocalCloud:
         return Provider(name=name, listener_protocols=PROTOCOLS, lb_algorithms=ALGORITHMS)
 
     def list_images(self, tag: str) -> list[Image]:
-        with self._state() as state:
+        with self._state(write=False) as state:
             return [from_json(Image, i) for i in st.images_with_tag(state, tag)]
 
 
