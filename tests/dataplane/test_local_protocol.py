@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from lbswap.clouds import Cloud
 from lbswap.clouds.local import LocalCloud
 from lbswap.demo import lb_body, seed
 from lbswap.errors import CloudError, Conflict, NotFound, PreconditionFailed
+from lbswap.probe import ProbeProcess, Target, summarize
 
 pytestmark = pytest.mark.dataplane
 
@@ -91,3 +93,30 @@ def test_failover_boots_the_newest_image_and_flavor_tags(cloud: LocalCloud) -> N
     canary = cloud.publish_image("amphora-canary-1", ["amphora-canary"])
     created = cloud.create_load_balancer({**lb_body("c", "SINGLE", "HTTP", 80), "flavor_id": "flavor-canary"})
     assert cloud.list_amphorae(created.id)[0].image_id == canary.id
+
+
+@pytest.mark.parametrize("flush", [False, True], ids=["keep-conntrack", "flush-conntrack"])
+def test_a_move_keeps_established_flows_unless_flushed(cloud: LocalCloud, tmp_path: Path, flush: bool) -> None:
+    cloud.configure(flush_conntrack=flush)
+    lbs = seed(cloud, [("blue", "SINGLE", "HTTP", 80), ("green", "SINGLE", "HTTP", 80)])
+    fip = cloud.get_floating_ip(next(f.id for f in cloud.list_floating_ips() if f.port_id == lbs["blue"]["port_id"]))
+    probe = ProbeProcess(
+        f"{cloud.prefix}-client",
+        [Target("fip", fip.floating_ip_address, 80)],
+        tmp_path,
+        rate=50,
+        long_lived=3,
+        stream_seconds=3,
+    )
+    probe.start()
+    try:
+        time.sleep(0.5)
+        cloud.move_floating_ip(
+            fip.id, port_id=lbs["green"]["port_id"], fixed_ip_address=None, if_revision=fip.revision_number
+        )
+        time.sleep(1.0)
+    finally:
+        probed = probe.stop()
+    summary = summarize(probed.attempts, probed.long_lived)
+    assert summary.failed == 0
+    assert summary.long_lived_cut == (3 if flush else 0), probed.long_lived
