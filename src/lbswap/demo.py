@@ -115,7 +115,8 @@ def upgrade_under_load(
     marks: dict[str, list[tuple[str, str, float]]] = {name: [] for name in lbs}
 
     def record(event: Event) -> None:
-        if event.step in MARKED_STEPS and event.status in ("start", "done", "info") and event.lb_name in marks:
+        wanted = ("done",) if event.step == "flip" else ("start", "done")
+        if event.step in MARKED_STEPS and event.status in wanted and event.lb_name in marks:
             marks[event.lb_name].append((event.step, event.status, event.at))
         if on_event:
             on_event(event)

@@ -45,13 +45,14 @@ def write_timeline(
             y = top * (0.5 + 0.05 * i)
             color = "tab:red" if stream.cut else "tab:gray"
             ax.plot([stream.opened - t0, stream.ended - t0], [y, y], color=color, linewidth=1)
-        for step, status, at in panel.get("marks", []):
+        for n, (step, status, at) in enumerate(panel.get("marks", [])):
             color, style = MARK_STYLE.get(step, ("gray", ":"))
             ax.axvline(at - t0, color=color, linestyle=style, linewidth=1)
-            ax.text(at - t0, top * 1.02, f"{step} {status}", fontsize=6, rotation=90, va="bottom", color=color)
+            label = step if step == "flip" else f"{step} {status}"
+            ax.text(at - t0, top * (1.02 + 0.08 * (n % 2)), label, fontsize=6, va="bottom", color=color)
         ax.set_title(panel["title"], fontsize=9, loc="left")
         ax.set_ylabel("latency ms")
-        ax.set_ylim(0, top * 1.35)
+        ax.set_ylim(0, top * 1.3)
     axes[-1, 0].set_xlabel("seconds since the probe started (bars: long-lived streams, red = cut)")
     axes[0, 0].legend(loc="upper right", fontsize=7)
     fig.suptitle(title, fontsize=10)
