@@ -7,6 +7,7 @@ Octavia's VM boot, port plugging and listener configuration, which this lab does
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -54,7 +55,7 @@ def _holds_vip(amphora: dict[str, Any], vip: str) -> bool:
 def run_op(cloud: LocalCloud, op_id: str) -> None:
     with cloud.files.open(write=True) as state:
         op = state["ops"][op_id]
-        op["pid"] = __import__("os").getpid()
+        op["pid"] = os.getpid()
         lb = state["lbs"][op["lb_id"]]
         boot_seconds = float(state["boot_seconds"])
         images = {i["id"]: i for i in state["images"]}
