@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.clouds.local import LocalCloud
+from lbswap.errors import WaitFailed
 from lbswap.journal import Journal
 from lbswap.plan import PlanOptions, make_plans
 from lbswap.probe import ProbeProcess, Target, by_target, with_images
@@ -86,14 +87,14 @@ def seed(cloud: LocalCloud, names: list[tuple[str, str, str, int]], timeout: flo
     for info in lbs.values():
         while cloud.get_load_balancer(info["id"]).provisioning_status != "ACTIVE":
             if time.monotonic() > deadline or cloud.get_load_balancer(info["id"]).provisioning_status == "ERROR":
-                raise RuntimeError(f"demo load balancer {info['id']} did not become ACTIVE")
+                raise WaitFailed(f"demo load balancer {info['id']} did not become ACTIVE (see worker.log)")
             time.sleep(0.2)
         fip = cloud.create_floating_ip(floating_network_id="public", port_id=info["port_id"], tags=["demo"])
         info["fip"] = fip.floating_ip_address
     for info in lbs.values():  # members healthy on every source, so the clones have something to match
         while any(m.operating_status != "ONLINE" for p in cloud.read_graph(info["id"]).pools for m in p.members):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"demo load balancer {info['id']}: members not ONLINE")
+                raise WaitFailed(f"demo load balancer {info['id']}: members not ONLINE")
             time.sleep(0.2)
     return lbs
 

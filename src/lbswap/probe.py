@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lbswap.errors import LbswapError
+
 DEFAULT_RATE = 200.0  # new connections per second per floating IP
 ATTEMPT_TIMEOUT = 3.0  # a connection not answered by then failed (a SYN resent after 1 s still succeeds)
 SLOW_MS = 500.0
@@ -340,7 +342,7 @@ class ProbeProcess:
         while not ready.exists():
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError("the probe did not start")
+                raise LbswapError(f"the probe did not start in namespace {self.netns}")
             time.sleep(0.05)
 
     def stop(self, timeout: float = 60.0) -> ProbeResult:
@@ -352,7 +354,10 @@ class ProbeProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             raise
-        data = json.loads(self.out.read_text())
+        try:
+            data = json.loads(self.out.read_text())
+        except (OSError, ValueError) as exc:
+            raise LbswapError(f"the probe ended ({self._proc.returncode}) without its results: {exc}") from exc
         return ProbeResult([Attempt(**a) for a in data["attempts"]], [LongLived(**s) for s in data["long_lived"]])
 
     def kill(self) -> None:
