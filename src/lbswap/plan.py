@@ -73,6 +73,8 @@ class Facts:
     existing_clones: tuple[LBSummary, ...] = ()
     newest_image: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: for a load balancer lbswap made as a clone: whether its source still exists (its swap is unfinished)
+    clone_source_exists: bool = False
 
 
 def tls_refs(lb: LoadBalancer) -> list[str]:
@@ -121,6 +123,7 @@ def gather_facts(
         existing_clones=tuple(s for s in listing if s.clone_of == lb.id),
         newest_image=images[0].id if images else None,
         extra={"provider_name": provider_name},
+        clone_source_exists=lb.clone_of is not None and any(s.id == lb.clone_of for s in listing),
     )
 
 
@@ -316,7 +319,7 @@ def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
                 True,
             )
         )
-    if lb.clone_of:
+    if lb.clone_of and facts.clone_source_exists:  # once its source is retired, a clone is an ordinary LB
         findings.append(
             Finding("is-clone", f"{who} is an lbswap clone still in campaign {lb.campaign}: finish it first", True)
         )

@@ -40,7 +40,7 @@ def _untouched(before: dict, after: dict, lb_id: str) -> bool:
 
 
 def test_a_failed_canary_stops_the_campaign(tmpl, tmp_path: Path) -> None:
-    sc, cloud, journal, before, result = _campaign(tmpl, tmp_path, FleetPolicy(parallel=2, canary=1), fail_first=True)
+    _sc, cloud, journal, before, result = _campaign(tmpl, tmp_path, FleetPolicy(parallel=2, canary=1), fail_first=True)
     states = [s.state for s in result.swaps]
     assert states == ["rolled_back", "skipped", "skipped", "skipped"], [(s.state, s.error) for s in result.swaps]
     assert "canary" in (result.swaps[1].error or "") and "nothing was changed" in (result.swaps[1].error or "")

@@ -91,3 +91,33 @@ def test_parallel_campaign_over_the_fleet(tmpl, tmp_path: Path) -> None:
 def test_scenario_dataclass_names_the_strategy(tmpl, tmp_path: Path) -> None:
     sc: Scenario = scenario(tmpl, tmp_path, "recreate")
     assert sc.strategy == "recreate" and sc.lb_id
+
+
+def test_a_load_balancer_can_be_upgraded_again_once_its_source_is_retired(tmpl, tmp_path: Path) -> None:
+    from lbswap.model import MARKER_CAMPAIGN, MARKER_CLONE_OF
+    from lbswap.plan import PlanOptions, make_plans
+
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud, journal = sc.cloud(), sc.journal()
+    first = run_campaign(cloud, journal, sc.plans(cloud), OPTIONS).swaps[0]
+    assert first.state == "done" and first.clone_id
+    again = make_plans(cloud, [first.clone_id], PlanOptions(strategy="fip-swap"))
+    assert not again[0].blocking, again[0].findings
+    second = run_campaign(cloud, journal, again, OPTIONS)
+    assert second.swaps[0].state == "done", second.swaps[0].error
+    tags = cloud.read_graph(second.swaps[0].clone_id or "").tags
+    assert [t for t in tags if t.startswith((MARKER_CLONE_OF, MARKER_CAMPAIGN))] == [
+        MARKER_CLONE_OF + first.clone_id,
+        MARKER_CAMPAIGN + second.campaign_id,
+    ]
+
+
+def test_a_clone_whose_source_still_exists_is_not_planned(tmpl, tmp_path: Path) -> None:
+    from lbswap.plan import PlanOptions, make_plans
+
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud, journal = sc.cloud(), sc.journal()
+    kept = run_campaign(cloud, journal, sc.plans(cloud), SwapOptions(drain_timeout=0, keep_source_minutes=30))
+    clone_id = kept.swaps[0].clone_id or ""
+    plan = make_plans(cloud, [clone_id], PlanOptions(strategy="fip-swap"))[0]
+    assert "is-clone" in [f.code for f in plan.findings if f.blocking]
