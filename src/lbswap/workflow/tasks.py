@@ -31,7 +31,9 @@ from lbswap.errors import (
 from lbswap.model import MARKER_CAMPAIGN, FloatingIP, LBSummary, LoadBalancer, from_json, to_json
 
 LOG = logging.getLogger(__name__)
-HEALTH_RANK = {"ONLINE": 3, "NO_MONITOR": 2, "DRAINING": 2, "DEGRADED": 1, "OFFLINE": 1, "ERROR": 0}
+# NO_MONITOR says nothing about health, so it ranks with OFFLINE ("not known to be up"): Octavia reports either
+# for the same member depending on timing (a fresh clone's OFFLINE vs its source's NO_MONITOR would never pass).
+HEALTH_RANK = {"ONLINE": 3, "DRAINING": 2, "NO_MONITOR": 1, "DEGRADED": 1, "OFFLINE": 1, "ERROR": 0}
 
 
 @dataclass(frozen=True)
