@@ -273,6 +273,9 @@ def test_concurrent_floating_ip_change_stops_and_rolls_back(
 NO_DRAIN = ("--drain-timeout", "0", "-f", "json")
 KILL_POINTS = {
     "clone-created": lambda conn, source: bool(stack.clones_of(conn, source.id)),
+    "clone-active": lambda conn, source: any(
+        c.provisioning_status == "ACTIVE" for c in stack.clones_of(conn, source.id)
+    ),
     "flipped": lambda conn, source: conn.network.get_ip(source.floating_ips[0].id).port_id != source.vip_port_id,
     "retiring": lambda conn, source: (
         not stack.lb_exists(conn, source.id)
