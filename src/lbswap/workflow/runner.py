@@ -24,7 +24,7 @@ from lbswap.errors import JournalError, LbswapError, NotFound
 from lbswap.journal import Journal, SwapRow
 from lbswap.model import LoadBalancer, from_json
 from lbswap.workflow import flows
-from lbswap.workflow.tasks import SwapContext, SwapOptions, delete_clones, find_clones, move_back, port_map
+from lbswap.workflow.tasks import SwapContext, SwapOptions, delete_clones, find_clones, flip_targets, move_back
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -290,7 +290,7 @@ class _Swap:
         clones = find_clones(self.ctx)
         if clones:
             clone = self.runner.cloud.read_graph(clones[0].id)
-            left = move_back(self.ctx, source, port_map(source, clone))
+            left = move_back(self.ctx, source, flip_targets(source, clone))
             if left:
                 self.row.result["error"] = "left alone: " + "; ".join(left)
         delete_clones(self.ctx, "rollback")

@@ -171,28 +171,45 @@ def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> Non
     raise WaitFailed(f"load balancer {lb_id} was not deleted within {timeout:.0f} s", lb=ctx.who, step=step)
 
 
-def port_map(source: LoadBalancer, clone: LoadBalancer) -> dict[str, tuple[str, str | None]]:
-    """Source VIP port -> (clone VIP port, clone fixed address): the main VIP, then additional VIPs by subnet."""
-    mapping: dict[str, tuple[str, str | None]] = {}
-    if source.vip_port_id and clone.vip_port_id:
-        mapping[source.vip_port_id] = (clone.vip_port_id, clone.vip_address)
+def flip_targets(source: LoadBalancer, clone: LoadBalancer) -> dict[str, tuple[str, str | None]]:
+    """Floating IP id -> (clone port, clone fixed address) for every floating IP of the source.
+
+    A floating IP on the main VIP goes to the clone's main VIP; one on an additional VIP goes to the clone's
+    additional VIP on the same subnet. Octavia puts additional VIPs on the main VIP port (so the address tells
+    them apart); a backend may also give them ports of their own.
+
+    :raises SwapFailed: the clone has no VIP on the subnet of a floating IP's address.
+    """
     by_subnet = {v.subnet_id: v for v in clone.additional_vips}
-    for extra in source.additional_vips:
+    extra_by_address = {v.ip_address: v for v in source.additional_vips if v.ip_address}
+    extra_by_port = {v.port_id: v for v in source.additional_vips if v.port_id and v.port_id != source.vip_port_id}
+    targets: dict[str, tuple[str, str | None]] = {}
+    for fip in source.floating_ips:
+        extra = None
+        if fip.fixed_ip_address and fip.fixed_ip_address != source.vip_address:
+            extra = extra_by_address.get(fip.fixed_ip_address)
+        if extra is None and fip.port_id and fip.port_id != source.vip_port_id:
+            extra = extra_by_port.get(fip.port_id)
+        if extra is None:
+            targets[fip.id] = (clone.vip_port_id or "", clone.vip_address)
+            continue
         target = by_subnet.get(extra.subnet_id)
-        if extra.port_id and target and target.port_id:
-            mapping[extra.port_id] = (target.port_id, target.ip_address)
-    return mapping
+        if target is None:
+            raise SwapFailed(
+                f"the clone has no VIP on subnet {extra.subnet_id} for floating IP {fip.floating_ip_address}"
+            )
+        targets[fip.id] = (target.port_id or clone.vip_port_id or "", target.ip_address)
+    return targets
 
 
-def move_back(ctx: SwapContext, source: LoadBalancer, clone_ports: dict[str, tuple[str, str | None]]) -> list[str]:
-    """Point every floating IP that lbswap moved to the clone back at the source; leave any other alone.
+def move_back(ctx: SwapContext, source: LoadBalancer, targets: dict[str, tuple[str, str | None]]) -> list[str]:
+    """Point every floating IP that lbswap moved to the clone back where the snapshot had it; leave any other
+    alone. ``targets`` is :func:`flip_targets` of the source and its clone.
 
     Returns what was left alone (a floating IP someone else moved), for the operator.
     """
     left_alone = []
-    back = {clone_port: (src_port, src) for src_port, (clone_port, src) in clone_ports.items()}
-    source_fixed = {source.vip_port_id: source.vip_address}
-    source_fixed.update({v.port_id: v.ip_address for v in source.additional_vips if v.port_id})
+    clone_ports = {port for port, _fixed in targets.values()}
     for fip in source.floating_ips:
         for _attempt in range(5):
             try:
@@ -202,14 +219,14 @@ def move_back(ctx: SwapContext, source: LoadBalancer, clone_ports: dict[str, tup
                 break
             if current.port_id == fip.port_id:
                 break
-            if current.port_id not in back:
+            if current.port_id not in clone_ports:
                 left_alone.append(f"{fip.floating_ip_address} (now on port {current.port_id}, not ours)")
                 break
             try:
                 ctx.cloud.move_floating_ip(
                     fip.id,
                     port_id=fip.port_id or "",
-                    fixed_ip_address=source_fixed.get(fip.port_id or "") or fip.fixed_ip_address,
+                    fixed_ip_address=fip.fixed_ip_address,
                     if_revision=current.revision_number,
                 )
                 ctx.record_flip(
@@ -358,12 +375,11 @@ class Flip(Step):
     def execute(self, source: dict[str, Any], clone: dict[str, Any]) -> list[dict[str, Any]]:
         with self.reporting():
             src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
-            ports = port_map(src, dst)
-            return [self._flip_one(fip, ports) for fip in src.floating_ips]
+            targets = flip_targets(src, dst)
+            return [self._flip_one(fip, *targets[fip.id]) for fip in src.floating_ips]
 
-    def _flip_one(self, fip: FloatingIP, ports: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
+    def _flip_one(self, fip: FloatingIP, to_port: str, to_fixed: str | None) -> dict[str, Any]:
         ctx = self.ctx
-        to_port, to_fixed = ports[fip.port_id or ""]
         for _attempt in range(5):
             current = ctx.cloud.get_floating_ip(fip.id)
             if current.port_id == to_port:
@@ -393,7 +409,7 @@ class Flip(Step):
     def revert(self, source: dict[str, Any], clone: dict[str, Any], result: Any = None, **kwargs: Any) -> None:
         with self.reverting():
             src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
-            left = move_back(self.ctx, src, port_map(src, dst))
+            left = move_back(self.ctx, src, flip_targets(src, dst))
             for what in left:
                 LOG.warning("%s: left floating IP %s alone", self.ctx.who, what)
 
@@ -404,10 +420,10 @@ class PostFlipCheck(Step):
     def execute(self, source: dict[str, Any], clone: dict[str, Any]) -> None:
         with self.reporting():
             src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
-            ports = port_map(src, dst)
+            targets = flip_targets(src, dst)
             for fip in src.floating_ips:
                 current = self.ctx.cloud.get_floating_ip(fip.id)
-                if current.port_id != ports[fip.port_id or ""][0]:
+                if current.port_id != targets[fip.id][0]:
                     raise FloatingIPHijacked(
                         f"floating IP {fip.floating_ip_address} is on port {current.port_id}, not the clone's"
                     )
