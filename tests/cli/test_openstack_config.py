@@ -49,3 +49,23 @@ def test_unknown_cloud_name(run_cli: RunCli, tmp_path: Path, how: str) -> None:
         env["OS_CLOUD"] = "staging"
     result = run_cli([*args, "inventory"], env=env)
     _check_one_line(result, must_name="staging")
+
+
+@pytest.mark.parametrize("auth", ["none", "password"])
+def test_unreachable_cloud_is_one_line_without_secrets(run_cli: RunCli, tmp_path: Path, auth: str) -> None:
+    """Nothing listens on 127.0.0.1:1: endpoint discovery (or the token request) fails at the boundary."""
+    path = tmp_path / "clouds.yaml"
+    if auth == "none":
+        entry = "    auth_type: none\n    load_balancer_endpoint_override: http://127.0.0.1:1\n"
+    else:
+        entry = (
+            "    auth_type: password\n    auth:\n      auth_url: http://127.0.0.1:1/v3\n"
+            f"      username: admin\n      password: {PASSWORD}\n      project_name: admin\n"
+            "      user_domain_name: Default\n      project_domain_name: Default\n"
+        )
+    path.write_text("clouds:\n  prod:\n" + entry)
+    result = run_cli(["--os-cloud", "prod", "-v", "inventory"], env={"OS_CLIENT_CONFIG_FILE": str(path)})
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("lbswap: error:")
+    assert PASSWORD not in result.stderr + result.stdout

@@ -60,6 +60,8 @@ T = TypeVar("T")
 
 LB = "/lbaas"  # relative to the versioned endpoint the SDK discovered
 VIP_PORT_PREFIX = "octavia-lb-"
+#: seconds before one HTTP request counts as a timeout, unless clouds.yaml sets api_timeout
+DEFAULT_API_TIMEOUT = 60.0
 # What providers other than amphora support (Octavia's API does not list protocols per provider).
 PROVIDER_LIMITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ovn": (("TCP", "UDP", "SCTP"), ("SOURCE_IP_PORT",)),
@@ -175,12 +177,17 @@ class OpenStackCloud:
 
     def __init__(self, cloud_name: str | None) -> None:
         import openstack
+        import openstack.config
+        import openstack.connection
 
         self._name = cloud_name
         self._clock = SystemClock()
         _check_config_files()
         try:
-            self._conn = openstack.connect(cloud=cloud_name) if cloud_name else openstack.connect()
+            region = openstack.config.get_cloud_region(cloud=cloud_name)
+            if region.config.get("api_timeout") is None:  # a hung request must not hang lbswap at 3 a.m.
+                region.config["api_timeout"] = DEFAULT_API_TIMEOUT
+            self._conn = openstack.connection.Connection(config=region)
             self._name = cloud_name or self._conn.config.name or None
         except Exception as exc:  # the SDK raises many kinds here; none of their texts carries a secret
             name = f"cloud {cloud_name!r}" if cloud_name else "the OS_* environment"
@@ -201,19 +208,19 @@ class OpenStackCloud:
 
     # --- raw JSON through the SDK's proxies -------------------------------------------------------------
 
-    def _call(self, proxy: Any, method: str, url: str, what: str, **kwargs: Any) -> Any:
+    def _call(self, service: str, method: str, url: str, what: str, **kwargs: Any) -> Any:
         from openstack import exceptions as sdk
 
-        with _api(what):
-            response = proxy.request(url, method, raise_exc=False, **kwargs)
+        with _api(what):  # also the proxy: building it discovers the endpoint, which can fail
+            response = getattr(self._conn, service).request(url, method, raise_exc=False, **kwargs)
             sdk.raise_from_response(response)
             return response.json() if response.content else None
 
     def _octavia(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
-        return self._call(self._conn.load_balancer, method, path, what, **kwargs)
+        return self._call("load_balancer", method, path, what, **kwargs)
 
     def _neutron(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
-        return self._call(self._conn.network, method, path, what, **kwargs)
+        return self._call("network", method, path, what, **kwargs)
 
     def _list(self, path: str, key: str, what: str, **params: Any) -> list[dict[str, Any]]:
         """Every item of an Octavia collection, following its pagination links."""
@@ -481,7 +488,7 @@ class OpenStackCloud:
         if not self._has_service("key-manager"):
             return True  # no Barbican: nothing can refuse the reference
         try:
-            self._call(self._conn.key_manager, "GET", ref, f"secret {ref}")
+            self._call("key_manager", "GET", ref, f"secret {ref}")
         except CloudError as exc:
             if exc.status_code in (401, 403, 404):
                 return False
