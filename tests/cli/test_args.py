@@ -18,6 +18,8 @@ CASES = [
     (["--backend", "fake:", "inventory"], "--backend fake needs a state file"),
     (["--backend", "fake:/tmp/x.json", "--os-cloud", "prod", "inventory"], "either --backend or --os-cloud"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["run", "--lb", "x", "--canary", "-1"], "--canary: '-1' must be 0 or more"),
+    (["plan", "--lb", "x", "--max-failures", "two"], "--max-failures: 'two' is not a whole number"),
 ]
 
 
