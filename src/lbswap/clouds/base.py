@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from lbswap.errors import CloudError
 from lbswap.model import (
     Amphora,
     Flavor,
@@ -225,3 +226,24 @@ class Cloud(Protocol):
     def close(self) -> None:
         """Release connections and flush state (the fake writes its state file)."""
         ...
+
+
+# --- for backends that validate a fully-populated create the way Octavia's API does (fake, local) ---------
+
+
+def validation_failure(message: str) -> CloudError:
+    """Octavia's 400 for a create body it refuses."""
+    return CloudError(f"Validation failure: {message}", status_code=400)
+
+
+def pool_ref(names: Mapping[str, str], ref: Any) -> str | None:
+    """The id of the pool a create body references by name (``{"name": ...}``), or None for no reference.
+
+    :raises CloudError: 400 when the body references a pool it does not define.
+    """
+    if ref is None:
+        return None
+    name = ref.get("name") if isinstance(ref, dict) else None
+    if not isinstance(name, str) or name not in names:
+        raise validation_failure(f"pool {name!r} is referenced but not defined in the body")
+    return names[name]

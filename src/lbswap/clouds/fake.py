@@ -41,6 +41,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lbswap.clouds.base import pool_ref
+from lbswap.clouds.base import validation_failure as _bad
 from lbswap.errors import (
     CloudError,
     CloudTimeout,
@@ -642,10 +644,6 @@ def _usage(state: dict[str, Any], project_id: str) -> dict[str, int]:
 # --- fully-populated create ----------------------------------------------------------------------------------
 
 
-def _bad(message: str) -> CloudError:
-    return CloudError(f"Validation failure: {message}", status_code=400)
-
-
 def _create(state: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     project_id = body.get("project_id") or DEFAULT_PROJECT
     subnet_id = body.get("vip_subnet_id")
@@ -750,15 +748,6 @@ def _pools_from_body(
     return pools, names
 
 
-def _pool_ref(names: dict[str, str], ref: Any) -> str | None:
-    if ref is None:
-        return None
-    name = ref.get("name") if isinstance(ref, dict) else None
-    if name not in names:
-        raise _bad(f"pool {name!r} is referenced but not defined in the body")
-    return names[name]
-
-
 def _listener_from_body(
     state: dict[str, Any], body: dict[str, Any], names: dict[str, str], provider: dict[str, Any]
 ) -> dict[str, Any]:
@@ -769,12 +758,12 @@ def _listener_from_body(
             raise _bad(f"could not retrieve certificate {ref}")
     listener = {k: v for k, v in body.items() if k not in ("default_pool", "l7policies")}
     listener["id"] = _new_id(state, "listener")
-    listener["default_pool_id"] = _pool_ref(names, body.get("default_pool"))
+    listener["default_pool_id"] = pool_ref(names, body.get("default_pool"))
     policies = []
     for p in body.get("l7policies", []):
         policy = {k: v for k, v in p.items() if k not in ("redirect_pool", "rules")}
         policy["id"] = _new_id(state, "l7policy")
-        policy["redirect_pool_id"] = _pool_ref(names, p.get("redirect_pool"))
+        policy["redirect_pool_id"] = pool_ref(names, p.get("redirect_pool"))
         policy["rules"] = [{**r, "id": _new_id(state, "l7rule")} for r in p.get("rules", [])]
         policies.append(policy)
     listener["l7policies"] = policies

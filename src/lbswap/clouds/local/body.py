@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lbswap.clouds.base import pool_ref
+from lbswap.clouds.base import validation_failure as _bad
 from lbswap.clouds.local import state as st
 from lbswap.errors import CloudError, Conflict
-
-
-def _bad(message: str) -> CloudError:
-    return CloudError(f"Validation failure: {message}", status_code=400)
 
 
 def listeners_and_pools(
@@ -55,19 +53,10 @@ def listeners_and_pools(
             raise _bad("L7 policies are not supported by the local cloud")
         listener = {k: v for k, v in listener_body.items() if k not in ("default_pool", "l7policies")}
         listener["id"] = st.new_id(state)
-        listener["default_pool_id"] = _pool_ref(names, listener_body.get("default_pool"))
+        listener["default_pool_id"] = pool_ref(names, listener_body.get("default_pool"))
         listener["l7policies"] = []
         listeners.append(listener)
     return listeners, pools
-
-
-def _pool_ref(names: dict[str, str], ref: Any) -> str | None:
-    if ref is None:
-        return None
-    name = ref.get("name") if isinstance(ref, dict) else None
-    if name not in names:
-        raise _bad(f"pool {name!r} is referenced but not defined in the body")
-    return names[name]
 
 
 def new_lb(
