@@ -8,6 +8,9 @@ boundary that called them, with ``raise OurError(...) from exc``.
     |   +-- ConfigError              clouds.yaml, --backend or another option is malformed
     |   +-- JournalError             the journal is unreadable, corrupted, or from a newer lbswap
     |   +-- LockHeld                 another unfinished campaign holds this load balancer
+    |   +-- LeaseHeld                another live process drives this campaign (I9)
+    |   +-- WrongCloud               the campaign belongs to another cloud (I10)
+    |   +-- StorageError             the journal's directory or disk cannot take writes (nothing changed)
     +-- CloudError                   a cloud API call failed; carries status_code and request_id
     |   +-- NotFound                 404
     |   +-- Conflict                 409: the object is immutable (PENDING_*) or in use
@@ -17,6 +20,10 @@ boundary that called them, with ``raise OurError(...) from exc``.
     +-- WaitFailed                   a resource went to ERROR, or did not reach the wanted status in time
     +-- FloatingIPHijacked           a floating IP moved somewhere lbswap did not put it: stop, never overwrite
     +-- SwapFailed                   a swap step failed; names the load balancer and the step
+
+    StopSwap (BaseException)         stop driving at once, without reverting: a signal, a lost lease, a lost
+    +-- ...                          or full journal. Taskflow lets it through, leaving the step in flight
+                                     for `lbswap resume` (every step is idempotent); see workflow/guard.py
 """
 
 from __future__ import annotations
@@ -121,3 +128,30 @@ class FloatingIPHijacked(LbswapError):
 
 class SwapFailed(LbswapError):
     pass
+
+
+class LeaseHeld(BadInput):
+    pass
+
+
+class WrongCloud(ConfigError):
+    pass
+
+
+class StorageError(JournalError):
+    pass
+
+
+class StopSwap(BaseException):
+    """Stop driving a campaign now, leaving what is in flight to ``lbswap resume``.
+
+    A ``BaseException`` on purpose: taskflow reverts on ``Exception``; this must unwind without reverting,
+    exactly like a crash, which every step already survives. ``exit_code`` is what the CLI returns.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code

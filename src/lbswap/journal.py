@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lbswap.errors import JournalError, LockHeld
+from lbswap.errors import JournalError, LeaseHeld, LockHeld, StopSwap, StorageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MIN_FREE_BYTES = 8 * 1024 * 1024  # below this a run does not start: a campaign must be able to record itself
+#: A lease whose holder runs on another host is taken over after this long without a heartbeat (seconds).
+LEASE_TIMEOUT = float(os.environ.get("LBSWAP_LEASE_TIMEOUT", "60"))
+HEARTBEAT_SECONDS = 5.0
 HOLDING_STATES = ("pending", "running", "kept")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lbswap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,7 +38,17 @@ CREATE TABLE IF NOT EXISTS lbswap_swaps (
     phase TEXT NOT NULL, plan TEXT NOT NULL, result TEXT NOT NULL, flows TEXT NOT NULL,
     PRIMARY KEY (campaign_id, lb_id));
 CREATE INDEX IF NOT EXISTS lbswap_swaps_lb ON lbswap_swaps (lb_id, state);
+CREATE TABLE IF NOT EXISTS lbswap_leases (
+    campaign_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, proc_start TEXT NOT NULL,
+    taken REAL NOT NULL, heartbeat REAL NOT NULL, token INTEGER NOT NULL);
 """
+# schema 1 -> 2: the cloud a campaign belongs to (I10), and per-swap resume data kept apart from the result
+_MIGRATIONS = {
+    2: (
+        "ALTER TABLE lbswap_campaigns ADD COLUMN cloud TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE lbswap_swaps ADD COLUMN private TEXT NOT NULL DEFAULT '{}'",
+    ),
+}
 
 
 @dataclass
@@ -45,6 +60,7 @@ class SwapRow:
     plan: dict[str, Any]
     result: dict[str, Any]
     flows: dict[str, str]  # phase -> taskflow flow detail uuid
+    private: dict[str, Any] = field(default_factory=dict)  # resume data (the snapshot), never shown
 
 
 @dataclass
@@ -54,6 +70,47 @@ class CampaignRow:
     created: float
     options: dict[str, Any]
     book_uuid: str
+    cloud: str = ""  # the cloud's identity (Cloud.identity()), empty for campaigns of schema 1
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process that may hold a lease: its host, pid and start time (a pid reused later is another process)."""
+
+    host: str
+    pid: int
+    proc_start: str
+
+    @classmethod
+    def me(cls) -> Holder:
+        return cls(socket.gethostname(), os.getpid(), _proc_start(os.getpid()))
+
+    def alive(self) -> bool:
+        """Same host only: whether this very process still runs."""
+        return self.proc_start == _proc_start(self.pid) != ""
+
+
+@dataclass(frozen=True)
+class Lease:
+    campaign_id: str
+    holder: Holder
+    taken: float
+    heartbeat: float
+    token: int
+
+    def describe(self) -> str:
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.taken))
+        return f"host {self.holder.host} pid {self.holder.pid} since {since}"
+
+
+def _proc_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot, with the boot id ("" when no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+    return boot + ":" + stat.rsplit(")", 1)[1].split()[19]
 
 
 class Journal:
@@ -62,15 +119,27 @@ class Journal:
     :raises JournalError: the file is not an lbswap journal, is corrupted, or was written by a newer lbswap.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, for_writing: bool = True) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._backend: Any = None
+        if self.path.is_dir():
+            raise StorageError(f"journal {self.path} is a directory: name a file with --journal")
         existed = self.path.exists() and self.path.stat().st_size > 0
-        if not existed:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        os.chmod(self.path, 0o600)
+        try:
+            if not existed:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            raise StorageError(
+                f"journal {self.path}: cannot create or open it ({exc.strerror}): "
+                "fix the directory's permissions or name another with --journal"
+            ) from None
+        if for_writing:
+            check_writable(self.path)
+        stat = self.path.stat()
+        self._file_id = (stat.st_dev, stat.st_ino)
         try:
             self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
             _sqlite_pragmas(self._db, None)
@@ -78,11 +147,9 @@ class Journal:
                 self._check_version()
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise JournalError(
-                f"journal {self.path} is corrupted or not an lbswap journal ({exc}): "
-                "move it aside and name another with --journal"
-            ) from None
+            raise _database_error(self.path, exc) from None
 
     def _check_version(self) -> None:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -96,6 +163,33 @@ class Journal:
             raise JournalError(
                 f"journal {self.path} was written by a newer lbswap (journal schema {version}, this lbswap "
                 f"reads up to {SCHEMA_VERSION}): upgrade lbswap to resume its campaigns"
+            )
+
+    def _migrate(self) -> None:
+        row = self._db.execute("SELECT value FROM lbswap_meta WHERE key='schema_version'").fetchone()
+        version = int(row[0])
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(lbswap_campaigns)")}
+        for target in sorted(_MIGRATIONS):
+            if version < target or (target == 2 and "cloud" not in columns):
+                for statement in _MIGRATIONS[target]:
+                    self._db.execute(statement)
+                version = target
+        self._db.execute("UPDATE lbswap_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+
+    def check_present(self) -> None:
+        """The journal file is still the one this process opened.
+
+        :raises StopSwap: it was deleted or replaced: stop before the next step (`lbswap recover` rebuilds
+            unfinished swaps from the cloud's marker tags).
+        """
+        try:
+            stat = self.path.stat()
+        except OSError:
+            stat = None
+        if stat is None or (stat.st_dev, stat.st_ino) != self._file_id:
+            raise StopSwap(
+                f"journal {self.path} was deleted or replaced while a campaign ran: stopped; "
+                "`lbswap recover` finishes or rolls back unfinished swaps from the cloud's marker tags"
             )
 
     # --- taskflow persistence ----------------------------------------------------------------------------
@@ -127,13 +221,17 @@ class Journal:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise _write_failed(self.path, exc) from None
+            _crash_point()
 
     def create_campaign(
         self,
@@ -141,24 +239,98 @@ class Journal:
         *,
         backend: str,
         options: dict[str, Any],
-        book_uuid: str,
+        cloud: str,
         swaps: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
-    ) -> None:
-        """Record a campaign and take its load balancers, atomically.
+    ) -> Lease:
+        """Record a campaign, take its load balancers and its lease, atomically.
 
         :raises LockHeld: another unfinished campaign holds one of them; nothing is recorded.
         """
         with self._tx() as db:  # BEGIN IMMEDIATE: the check and the insert are one atomic step
             self.check_free([lb_id for lb_id, _plan, _result in swaps])
             db.execute(
-                "INSERT INTO lbswap_campaigns VALUES (?, ?, ?, ?, ?)",
-                (campaign_id, backend, time.time(), json.dumps(options), book_uuid),
+                "INSERT INTO lbswap_campaigns (id, backend, created, options, book_uuid, cloud) "
+                "VALUES (?, ?, ?, ?, '', ?)",
+                (campaign_id, backend, time.time(), json.dumps(options), cloud),
             )
             for position, (lb_id, plan, result) in enumerate(swaps):
                 db.execute(
-                    "INSERT INTO lbswap_swaps VALUES (?, ?, ?, 'pending', 'main', ?, ?, '{}')",
+                    "INSERT INTO lbswap_swaps (campaign_id, lb_id, position, state, phase, plan, result, flows) "
+                    "VALUES (?, ?, ?, 'pending', 'main', ?, ?, '{}')",
                     (campaign_id, lb_id, position, json.dumps(plan), json.dumps(result)),
                 )
+            return self._take(db, campaign_id)
+
+    # --- leases: one driver per campaign (I9) -----------------------------------------------------------
+
+    def take_lease(self, campaign_id: str) -> Lease:
+        """Take the campaign's lease for this process, in one atomic write.
+
+        A lease whose holder is gone is taken over: on this host, its process no longer runs; on another
+        host, it sent no heartbeat for ``LEASE_TIMEOUT`` seconds.
+
+        :raises LeaseHeld: a live process holds it; names that process and since when.
+        """
+        with self._tx() as db:
+            return self._take(db, campaign_id)
+
+    def _take(self, db: sqlite3.Connection, campaign_id: str) -> Lease:
+        me, now = Holder.me(), time.time()
+        current = self._lease(db, campaign_id)
+        if current is not None and current.holder != me and _holder_alive(current, now):
+            raise LeaseHeld(
+                f"campaign {campaign_id} is being driven by {current.describe()}: wait for it to end, or stop "
+                "that process (an interrupted one is taken over)"
+            )
+        token = (current.token if current else 0) + 1
+        db.execute(
+            "INSERT OR REPLACE INTO lbswap_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (campaign_id, me.host, me.pid, me.proc_start, now, now, token),
+        )
+        return Lease(campaign_id, me, now, now, token)
+
+    def lease(self, campaign_id: str) -> Lease | None:
+        with self._lock:
+            return self._lease(self._db, campaign_id)
+
+    @staticmethod
+    def _lease(db: sqlite3.Connection, campaign_id: str) -> Lease | None:
+        row = db.execute(
+            "SELECT host, pid, proc_start, taken, heartbeat, token FROM lbswap_leases WHERE campaign_id=?",
+            (campaign_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Lease(campaign_id, Holder(row[0], int(row[1]), row[2]), row[3], row[4], int(row[5]))
+
+    def check_lease(self, lease: Lease) -> None:
+        """Fencing: the lease is still this one.
+
+        :raises StopSwap: another process took it over (this one was paused or partitioned): act no more.
+        """
+        self.check_present()
+        try:
+            current = self.lease(lease.campaign_id)
+        except sqlite3.DatabaseError as exc:
+            raise StopSwap(f"journal {self.path}: cannot read the campaign's lease ({exc}): stopped") from None
+        if current is None or current.token != lease.token:
+            who = current.describe() if current else "nobody (released)"
+            raise StopSwap(
+                f"campaign {lease.campaign_id}: this process lost its lease to {who}; it stopped without acting"
+            )
+
+    def heartbeat(self, lease: Lease) -> bool:
+        """Renew the lease; False when it is no longer this process's."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE lbswap_leases SET heartbeat=? WHERE campaign_id=? AND token=?",
+                (time.time(), lease.campaign_id, lease.token),
+            )
+            return cursor.rowcount == 1
+
+    def release_lease(self, lease: Lease) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM lbswap_leases WHERE campaign_id=? AND token=?", (lease.campaign_id, lease.token))
 
     def holder(self, lb_id: str) -> str | None:
         """The unfinished campaign that holds a load balancer, if any."""
@@ -183,36 +355,127 @@ class Journal:
 
     def campaigns(self) -> list[CampaignRow]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM lbswap_campaigns ORDER BY created").fetchall()
-        return [CampaignRow(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+            rows = self._db.execute(
+                "SELECT id, backend, created, options, book_uuid, cloud FROM lbswap_campaigns ORDER BY created"
+            ).fetchall()
+        return [CampaignRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
 
     def campaign(self, campaign_id: str) -> CampaignRow:
-        for row in self.campaigns():
-            if row.id == campaign_id:
-                return row
-        raise JournalError(f"no campaign {campaign_id} in journal {self.path}: see `lbswap status`")
+        with self._lock:
+            r = self._db.execute(
+                "SELECT id, backend, created, options, book_uuid, cloud FROM lbswap_campaigns WHERE id=?",
+                (campaign_id,),
+            ).fetchone()
+        if r is None:
+            raise JournalError(f"no campaign {campaign_id} in journal {self.path}: see `lbswap status`")
+        return CampaignRow(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5])
 
     def swaps(self, campaign_id: str) -> list[SwapRow]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT campaign_id, lb_id, state, phase, plan, result, flows FROM lbswap_swaps "
-                "WHERE campaign_id=? ORDER BY position",
+                f"SELECT {_SWAP_COLUMNS} FROM lbswap_swaps WHERE campaign_id=? ORDER BY position",  # noqa: S608
                 (campaign_id,),
             ).fetchall()
-        return [SwapRow(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), json.loads(r[6])) for r in rows]
+        return [_swap_row(r) for r in rows]
 
     def swap(self, campaign_id: str, lb_id: str) -> SwapRow:
-        for row in self.swaps(campaign_id):
-            if row.lb_id == lb_id:
-                return row
-        raise JournalError(f"campaign {campaign_id} has no load balancer {lb_id}: see `lbswap status {campaign_id}`")
-
-    def save_swap(self, row: SwapRow) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE lbswap_swaps SET state=?, phase=?, result=?, flows=? WHERE campaign_id=? AND lb_id=?",
-                (row.state, row.phase, json.dumps(row.result), json.dumps(row.flows), row.campaign_id, row.lb_id),
+        with self._lock:
+            r = self._db.execute(
+                f"SELECT {_SWAP_COLUMNS} FROM lbswap_swaps WHERE campaign_id=? AND lb_id=?",  # noqa: S608
+                (campaign_id, lb_id),
+            ).fetchone()
+        if r is None:
+            raise JournalError(
+                f"campaign {campaign_id} has no load balancer {lb_id}: see `lbswap status {campaign_id}`"
             )
+        return _swap_row(r)
+
+    def save_swap(self, row: SwapRow, lease: Lease | None = None) -> None:
+        """Write a swap's row; with ``lease``, only while that lease is still held (fencing).
+
+        :raises StopSwap: the lease was taken over, or the journal cannot be written (disk full).
+        """
+        with self._tx() as db:
+            if lease is not None:
+                current = self._lease(db, lease.campaign_id)
+                if current is None or current.token != lease.token:
+                    raise StopSwap(f"campaign {lease.campaign_id}: this process lost its lease; it stopped")
+            db.execute(
+                "UPDATE lbswap_swaps SET state=?, phase=?, result=?, flows=?, private=? "
+                "WHERE campaign_id=? AND lb_id=?",
+                (
+                    row.state,
+                    row.phase,
+                    json.dumps(row.result, allow_nan=False),
+                    json.dumps(row.flows),
+                    json.dumps(row.private, allow_nan=False),
+                    row.campaign_id,
+                    row.lb_id,
+                ),
+            )
+
+
+_SWAP_COLUMNS = "campaign_id, lb_id, state, phase, plan, result, flows, private"
+
+
+def _swap_row(r: Sequence[Any]) -> SwapRow:
+    return SwapRow(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), json.loads(r[6]), json.loads(r[7]))
+
+
+def _holder_alive(lease: Lease, now: float) -> bool:
+    if lease.holder.host == socket.gethostname():
+        return lease.holder.alive()
+    return now - lease.heartbeat < LEASE_TIMEOUT
+
+
+def check_writable(path: Path) -> None:
+    """Before any change: the journal's directory takes writes and its disk has room.
+
+    :raises StorageError: one line saying what and what to do.
+    """
+    directory = path.parent
+    if not os.access(directory, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise StorageError(
+            f"journal {path}: {'the file' if path.exists() else 'its directory'} is not writable: "
+            "fix the permissions or name another with --journal"
+        )
+    stats = os.statvfs(directory)
+    free = stats.f_bavail * stats.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise StorageError(
+            f"journal {path}: its disk has {free // 1024} KiB free (lbswap needs {MIN_FREE_BYTES // 1048576} MiB "
+            "to record a campaign): free space, or name a journal on another disk with --journal"
+        )
+
+
+def _database_error(path: Path, exc: sqlite3.DatabaseError) -> JournalError:
+    text = str(exc).lower()
+    if "full" in text or "readonly" in text or "read-only" in text or "unable to open" in text or "i/o" in text:
+        return StorageError(f"journal {path}: cannot write ({exc}): free space or fix permissions, then retry")
+    return JournalError(
+        f"journal {path} is corrupted or not an lbswap journal ({exc}): move it aside and name another with --journal"
+    )
+
+
+def _write_failed(path: Path, exc: sqlite3.OperationalError) -> StopSwap:
+    """A journal write failed mid-campaign (disk full, read-only): stop driving; resume once it is fixed."""
+    return StopSwap(
+        f"journal {path}: a write failed ({exc}): stopped; free space or fix the disk, then `lbswap resume`"
+    )
+
+
+_writes = 0
+_CRASH_AT = int(os.environ.get("LBSWAP_TEST_CRASH_AT_JOURNAL_WRITE", "0") or 0)
+
+
+def _crash_point() -> None:
+    """Test hook: with LBSWAP_TEST_CRASH_AT_JOURNAL_WRITE=N the process dies (exit 137) right after the Nth
+    journal commit of any kind (lbswap's tables or taskflow's), as a SIGKILL or a power loss would."""
+    global _writes
+    if _CRASH_AT:
+        _writes += 1
+        if _writes == _CRASH_AT:
+            os._exit(137)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -253,4 +516,6 @@ def _taskflow_backend(path: Path) -> Any:
         max_overflow=32,
     )
     sa.event.listen(engine, "connect", _sqlite_pragmas)
+    if _CRASH_AT:
+        sa.event.listen(engine, "commit", lambda _conn: _crash_point())
     return Backend({"connection": f"sqlite:///{path}"}, engine=engine)

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import yaml
 
 from lbswap import __version__
-from lbswap.errors import BadInput, ConfigError, LbswapError
+from lbswap.errors import BadInput, ConfigError, LbswapError, StopSwap
 
 log = logging.getLogger("lbswap")
 
@@ -145,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lb", metavar="ID", help="only this load balancer")
     p = command("finalize", "retire the sources a campaign kept (--keep-source)")
     p.add_argument("campaign")
+    p = command(
+        "recover",
+        "without a journal: find unfinished swaps by their marker tags (clones beside their sources, temporary "
+        "floating IPs) and finish or roll back each",
+    )
+    p.add_argument("--campaign", metavar="ID", help="only clones this campaign made")
+    p.add_argument("--dry-run", action="store_true", help="show what would be done, change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--drain-timeout", type=_non_negative_float, default=300.0, metavar="SECONDS")
     p = command("report", "write a campaign's report (Markdown and JSON) for a change ticket")
     p.add_argument("campaign")
     p.add_argument("-o", "--output", metavar="DIR", help="directory (default: the journal's reports/)")
@@ -281,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.dispatch(args)
     except LbswapError as exc:
         print(f"lbswap: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except StopSwap as exc:  # a signal, a lost lease, a lost or full journal: stopped at a step boundary
+        print(f"lbswap: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(

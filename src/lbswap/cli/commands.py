@@ -30,11 +30,49 @@ def dispatch(args: argparse.Namespace) -> int:
         "rollback": cmd_rollback,
         "finalize": cmd_finalize,
         "report": cmd_report,
+        "recover": cmd_recover,
         "fake": cmd_fake,
         "local": cmd_local,
         "demo": cmd_demo,
     }
     return handlers[args.command](args)
+
+
+@contextmanager
+def stop_on_signals(campaigns: Callable[[], Sequence[str]]) -> Iterator[Any]:
+    """SIGINT and SIGTERM ask every swap to stop at its next step boundary; a second SIGINT stops at once.
+
+    ``campaigns`` names the campaigns under way when the signal comes, for the one line the operator reads.
+    """
+    import os
+    import signal
+
+    from lbswap.workflow.guard import StopRequest
+
+    stop = StopRequest()
+    codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            if signum == signal.SIGINT:  # the second Ctrl-C forces: what is in flight is left to resume
+                os.write(2, b"lbswap: stopped at once; `lbswap resume` finishes what was under way\n")
+                os._exit(130)
+            return
+        names = " ".join(campaigns()) or "(none started)"
+        what = signal.Signals(signum).name
+        stop.set(
+            f"interrupted ({what}): campaign {names} stopped at its next step boundary; "
+            f"`lbswap resume {names if len(campaigns()) == 1 else ''}`".rstrip()
+            + " finishes it",
+            codes[signal.Signals(signum)],
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in codes}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @contextmanager
@@ -236,7 +274,7 @@ def _swap_options(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lbswap.journal import Journal
-    from lbswap.workflow.runner import run_campaign
+    from lbswap.workflow.runner import new_campaign_id, run_campaign
 
     journal = Journal(journal_path(args))
     with cloud_from(args) as cloud:
@@ -250,8 +288,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
         if not args.yes:
             _confirm(plans, args)
-        with ProgressView(plans, enabled=args.format == "table") as view:
-            result = run_campaign(cloud, journal, plans, _swap_options(args), policy=_policy(args), on_event=view)
+        campaign_id = new_campaign_id()
+        with (
+            stop_on_signals(lambda: [campaign_id]) as stop,
+            ProgressView(plans, enabled=args.format == "table") as view,
+        ):
+            result = run_campaign(
+                cloud,
+                journal,
+                plans,
+                _swap_options(args),
+                policy=_policy(args),
+                on_event=view,
+                campaign_id=campaign_id,
+                stop=stop,
+            )
     return _render_campaigns([result], args)
 
 
@@ -309,13 +360,22 @@ def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _journal(args: argparse.Namespace) -> Any:
+def _journal(args: argparse.Namespace, *, for_writing: bool = True) -> Any:
     from lbswap.journal import Journal
 
     path = journal_path(args)
     if not path.exists():
-        raise BadInput(f"no journal at {path}: no campaign has run with it (use --journal PATH)")
-    return Journal(path)
+        raise BadInput(
+            f"no journal at {path}: no campaign has run with it (use --journal PATH); "
+            "if it was lost, `lbswap recover` finds unfinished swaps from the cloud's marker tags"
+        )
+    return Journal(path, for_writing=for_writing)
+
+
+def _unfinished(journal: Any, campaign: str | None) -> list[str]:
+    from lbswap.workflow.runner import status
+
+    return [r.campaign_id for r in status(journal, campaign) if r.state == "unfinished"]
 
 
 def _cloud_if_given(args: argparse.Namespace) -> Cloud | None:
@@ -326,7 +386,7 @@ def _cloud_if_given(args: argparse.Namespace) -> Cloud | None:
 def cmd_status(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import status
 
-    results = status(_journal(args), args.campaign)
+    results = status(_journal(args, for_writing=False), args.campaign)
     _render_campaigns(results, args)
     return 0
 
@@ -335,8 +395,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import resume
 
     journal = _journal(args)
-    with ProgressView([], enabled=args.format == "table") as view:
-        results = resume(journal, args.campaign, on_event=view, cloud=_cloud_if_given(args))
+    under_way = _unfinished(journal, args.campaign)
+    with stop_on_signals(lambda: under_way) as stop, ProgressView([], enabled=args.format == "table") as view:
+        results = resume(journal, args.campaign, on_event=view, cloud=_cloud_if_given(args), stop=stop)
     return _render_campaigns(results, args)
 
 
@@ -344,8 +405,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import rollback
 
     journal = _journal(args)
-    with ProgressView([], enabled=args.format == "table") as view:
-        result = rollback(journal, args.campaign, lb_id=args.lb, on_event=view, cloud=_cloud_if_given(args))
+    with stop_on_signals(lambda: [args.campaign]) as stop, ProgressView([], enabled=args.format == "table") as view:
+        result = rollback(journal, args.campaign, lb_id=args.lb, on_event=view, cloud=_cloud_if_given(args), stop=stop)
     _render_campaigns([result], args)
     return 0
 
@@ -354,9 +415,77 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import finalize
 
     journal = _journal(args)
-    with ProgressView([], enabled=args.format == "table") as view:
-        result = finalize(journal, args.campaign, on_event=view, cloud=_cloud_if_given(args))
+    with stop_on_signals(lambda: [args.campaign]) as stop, ProgressView([], enabled=args.format == "table") as view:
+        result = finalize(journal, args.campaign, on_event=view, cloud=_cloud_if_given(args), stop=stop)
     return _render_campaigns([result], args)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from lbswap import recover
+    from lbswap.journal import Journal
+    from lbswap.workflow.tasks import SwapOptions
+
+    with cloud_from(args) as cloud:
+        found = recover.find(cloud, campaign=args.campaign)
+        path = journal_path(args)
+        if path.exists() and path.stat().st_size:  # a live driver of one of these campaigns: leave it be
+            journal = Journal(path, for_writing=False)
+            for item in found:
+                lease = journal.lease(item.campaign) if item.campaign else None
+                if lease is not None and lease.holder.alive():
+                    raise BadInput(
+                        f"campaign {item.campaign} is being driven by {lease.describe()}: "
+                        "recover is for campaigns whose journal is lost; let it finish"
+                    )
+        rows = [r.to_json() for r in found]
+        if args.dry_run or not found:
+            emit(rows, args.format, table=_recover_table)
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise BadInput("not a terminal: review `lbswap recover --dry-run`, then run again with --yes")
+            _recover_table(rows)
+            if input(f"Carry out {len(rows)} recovery action(s)? [y/N] ").strip().lower() not in ("y", "yes"):
+                raise BadInput("cancelled; nothing changed")
+        view = ProgressView([], enabled=args.format == "table")
+        with view:
+            done = recover.carry_out(
+                cloud,
+                found,
+                options=SwapOptions(drain_timeout=args.drain_timeout),
+                emit=lambda lb, step, status, message: view(_RecoverEvent(lb, step, status, message)),
+            )
+    results = [{**item.to_json(), "error": error} for item, error in done]
+    emit(results, args.format, table=_recover_table)
+    return 1 if any(error for _item, error in done) else 0
+
+
+class _RecoverEvent:
+    def __init__(self, lb_id: str, step: str, status: str, message: str) -> None:
+        self.lb_id, self.lb_name, self.step, self.status, self.message = lb_id, "", step, status, message
+
+
+def _recover_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("nothing to recover: no clone stands beside its source and no temporary floating IP is left")
+        return
+    _rich_table(
+        "recovery",
+        ["action", "source", "name", "clone", "campaign", "floating ips", "reason", "error"],
+        [
+            (
+                r["action"],
+                r["source_id"] or "-",
+                r["source_name"],
+                r["clone_id"] or "-",
+                r["campaign"] or "-",
+                " ".join(r["floating_ips"]) or "-",
+                r["reason"],
+                r.get("error") or "",
+            )
+            for r in rows
+        ],
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -74,6 +74,12 @@ class Cloud(Protocol):
         """
         ...
 
+    def identity(self) -> str:
+        """Which cloud this is, free of secrets: stored with a campaign, which is never resumed, rolled back
+        or finalized against a cloud whose identity differs (fake: an id written into the state file at seed;
+        openstack: auth URL, project and region; local: the state directory)."""
+        ...
+
     # --- reading --------------------------------------------------------------------------------------
 
     def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:

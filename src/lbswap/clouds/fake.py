@@ -88,6 +88,7 @@ EXIT_CRASH = 137
 def empty_state() -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
+        "cloud_id": uuid.uuid4().hex,
         "clock": 1_800_000_000.0,
         "seq": 0,
         "latency": 2.0,
@@ -237,6 +238,14 @@ class FakeCloud:
 
     def spec(self) -> str:
         return f"fake:{self.path}"
+
+    def identity(self) -> str:
+        with self._state(write=False) as state:
+            cloud_id = state.get("cloud_id")
+        if not cloud_id:
+            with self._state(write=True) as state:
+                cloud_id = state.setdefault("cloud_id", uuid.uuid4().hex)
+        return f"fake:{cloud_id}"
 
     def close(self) -> None:
         self._cache = None

@@ -26,7 +26,11 @@ from lbswap.workflow.tasks import (
     WaitReady,
 )
 
-PHASES = ("main", "forward")
+# step outputs the runner reads back, named once (resume depends on them)
+SOURCE = "source"
+CLONE_ID = "clone_id"
+RECREATED_ID = "recreated_id"
+SNAPSHOT_STEP = "snapshot"
 
 
 def build(strategy: str, phase: str, ctx: SwapContext) -> Any:

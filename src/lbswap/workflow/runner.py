@@ -8,6 +8,7 @@ an operator reads (pending, running, kept, done, rolled_back, failed) and report
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import uuid
@@ -20,10 +21,11 @@ from typing import Any
 from lbswap.clone import KUBERNETES_ANNOTATION, TargetChanges
 from lbswap.clouds import open_cloud
 from lbswap.clouds.base import Cloud
-from lbswap.errors import JournalError, LbswapError, NotFound
-from lbswap.journal import Journal, SwapRow
+from lbswap.errors import LbswapError, NotFound, StopSwap, WrongCloud
+from lbswap.journal import CampaignRow, Journal, Lease, SwapRow
 from lbswap.model import LoadBalancer, from_json
 from lbswap.workflow import flows
+from lbswap.workflow.guard import Guard, GuardedCloud, StopRequest
 from lbswap.workflow.tasks import SwapContext, SwapOptions, delete_clones, find_clones, flip_targets, move_back
 
 with warnings.catch_warnings():
@@ -36,6 +38,7 @@ __all__ = [
     "CampaignResult",
     "Event",
     "FleetPolicy",
+    "StopRequest",
     "SwapOptions",
     "SwapResult",
     "finalize",
@@ -45,6 +48,7 @@ __all__ = [
 ]
 
 TERMINAL = ("done", "rolled_back", "failed", "skipped")
+LOG = logging.getLogger(__name__)
 FORWARD_ATTEMPTS = 3
 
 
@@ -137,6 +141,9 @@ class _Swap:
             kubernetes=bool(plan.get("kubernetes")),
             emit=self.emit,
             record_flip=self.record_flip,
+            check=runner.guard.check,
+            saved_source=row.private.get("source"),
+            save_source=self.save_source,
         )
 
     # callbacks from steps
@@ -158,8 +165,14 @@ class _Swap:
             self.row.result["flips"].append(flip)
             self.save()
 
+    def save_source(self, source: dict[str, Any]) -> None:
+        with self._lock:
+            self.row.private["source"] = source
+            self.ctx.saved_source = source
+            self.save()
+
     def save(self) -> None:
-        self.runner.journal.save_swap(self.row)
+        self.runner.journal.save_swap(self.row, lease=self.runner.guard.lease)
 
     def set(self, state: str, *, phase: str | None = None, error: str | None = None) -> None:
         with self._lock:
@@ -191,33 +204,61 @@ class _Swap:
         return self._book
 
     def _engine(self, phase: str, store: dict[str, Any] | None) -> Any:
+        """The phase's engine over its flow detail in the journal. When taskflow's own records of it are
+        unusable (a crash between two of its writes), the phase starts over on a new flow detail: every step
+        finds its earlier effect in the cloud, and the snapshot comes from lbswap's own row."""
+        try:
+            return self._load_engine(phase, store, fresh=False)
+        except StopSwap:
+            raise
+        except Exception as exc:  # taskflow's storage is inconsistent: rebuild from the cloud's truth
+            LOG.warning("%s: taskflow state of phase %s unusable (%s); starting it over", self.ctx.who, phase, exc)
+            self.emit(phase, "info", "journal state of this phase was incomplete: re-checking from the cloud")
+            return self._load_engine(phase, store, fresh=True)
+
+    def _load_engine(self, phase: str, store: dict[str, Any] | None, *, fresh: bool) -> Any:
         journal = self.runner.journal
         book = self.book()
         fd_uuid = self.row.flows.get(phase)
-        detail = book.find(fd_uuid) if fd_uuid else None
+        detail = book.find(fd_uuid) if fd_uuid and not fresh else None
         if detail is None:
             detail = models.FlowDetail(f"{self.row.lb_id}:{phase}-{len(self.row.flows)}", uuid=str(uuid.uuid4()))
             book.add(detail)
             journal.backend.get_connection().save_logbook(book)
             with self._lock:
+                if fresh and fd_uuid:
+                    self.row.flows[f"{phase}-abandoned-{len(self.row.flows)}"] = fd_uuid
                 self.row.flows[phase] = detail.uuid
                 self.save()
         flow = flows.build(self.strategy, phase, self.ctx)
-        return engines.load(flow, flow_detail=detail, book=book, backend=journal.backend, store=store)
+        engine = engines.load(flow, flow_detail=detail, book=book, backend=journal.backend, store=store)
+        engine.compile()
+        engine.prepare()
+        engine.validate()
+        return engine
 
     def _run_phase(self, phase: str, store: dict[str, Any] | None) -> tuple[Any, BaseException | None]:
         engine = self._engine(phase, store)
         try:
             engine.run()
         except Exception as exc:  # taskflow re-raises the step's failure after reverting
-            return engine, _unwrap(exc)
+            error = _unwrap(exc)
+            if not isinstance(error, LbswapError) and engine.storage.get_flow_state() not in _ENDED:
+                raise  # not a step's failure: taskflow itself broke; the row stays as it was for resume
+            return engine, error
         return engine, None
 
     def drive(self, *, finalize: bool = False) -> None:
         try:
             self._drive(finalize=finalize)
-        except Exception as exc:  # a bug or an unusable journal must not take down the other swaps
-            self.set("failed", error=f"{self.ctx.who}: {_message(exc)}")
+        except StopSwap as exc:  # signal, lost lease, lost or full journal: stop every swap, revert nothing
+            self.runner.guard.stop.set(exc.message, exc.exit_code)
+        except Exception as exc:  # a bug must not take down the other swaps; resume retries this one
+            LOG.exception("%s: unexpected error", self.ctx.who)
+            try:
+                self.set("failed", error=f"{self.ctx.who}: {_message(exc)}")
+            except StopSwap as stop:
+                self.runner.guard.stop.set(stop.message, stop.exit_code)
 
     def _drive(self, *, finalize: bool) -> None:
         if self.row.state in ("done", "rolled_back"):
@@ -229,12 +270,12 @@ class _Swap:
                 clean = engine.storage.get_flow_state() == states.REVERTED
                 self.set("rolled_back" if clean else "failed", phase="end", error=_message(error))
                 return
-            forward = {"source": engine.storage.fetch("source")}
+            forward = {"source": engine.storage.fetch(flows.SOURCE)}
             if self.strategy == "fip-swap":
-                forward["clone_id"] = engine.storage.fetch("clone_id")
+                forward["clone_id"] = engine.storage.fetch(flows.CLONE_ID)
                 self.row.result["clone_id"] = forward["clone_id"]
             with self._lock:
-                self.row.result["_forward"] = forward
+                self.row.private["forward"] = forward
                 self.row.phase = "forward"
                 self.save()
         if self.row.state == "kept" and not finalize:
@@ -254,10 +295,10 @@ class _Swap:
             if attempt:  # a failed forward flow is not resumed: the next attempt starts its steps afresh
                 with self._lock:
                     self.row.flows[f"forward-failed-{attempt}"] = self.row.flows.pop("forward", "")
-            engine, error = self._run_phase("forward", dict(self.row.result["_forward"]))
+            engine, error = self._run_phase("forward", dict(self._forward_data()))
             if error is None:
                 if self.strategy == "recreate":
-                    self.row.result["clone_id"] = engine.storage.fetch("recreated_id")
+                    self.row.result["clone_id"] = engine.storage.fetch(flows.RECREATED_ID)
                 if self.row.plan.get("kubernetes") and self.row.result.get("clone_id"):
                     self.row.result["kubernetes_annotation"] = f"{KUBERNETES_ANNOTATION}={self.row.result['clone_id']}"
                 self.row.result["error"] = None
@@ -297,22 +338,30 @@ class _Swap:
         self.emit("rollback", "done", "")
         self.set("rolled_back", phase="end", error=self.row.result.get("error") or "rolled back by the operator")
 
+    def _forward_data(self) -> dict[str, Any]:
+        # journals of schema 1 kept it inside the result
+        data: dict[str, Any] = self.row.private.get("forward") or self.row.result.get("_forward") or {}
+        return data
+
     def _source(self) -> LoadBalancer | None:
-        forward = self.row.result.get("_forward")
-        if forward:
-            return from_json(LoadBalancer, forward["source"])
+        source = self._forward_data().get("source") or self.row.private.get("source")
+        if source:
+            return from_json(LoadBalancer, source)
         fd_uuid = self.row.flows.get("main")
         if not fd_uuid:
             return None
         detail = self.book().find(fd_uuid)
         for atom in detail or ():
-            if atom.name == "snapshot" and atom.results:
+            if atom.name == flows.SNAPSHOT_STEP and atom.results:
                 return from_json(LoadBalancer, atom.results)
         return None
 
     def result(self) -> SwapResult:
         data = {k: v for k, v in self.row.result.items() if not k.startswith("_")}
         return SwapResult(**data)
+
+
+_ENDED = (states.REVERTED, states.FAILURE, states.SUCCESS, states.REVERT_FAILURE)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -331,6 +380,8 @@ def _message(exc: BaseException) -> str:
 
 
 class _Runner:
+    """One campaign driven by this process: its guarded cloud (I9 fencing), options and event sink."""
+
     def __init__(
         self,
         journal: Journal,
@@ -338,10 +389,12 @@ class _Runner:
         cloud: Cloud,
         options: SwapOptions,
         on_event: EventSink | None,
+        guard: Guard,
     ) -> None:
         self.journal = journal
         self.campaign_id = campaign_id
-        self.cloud = cloud
+        self.guard = guard
+        self.cloud: Cloud = GuardedCloud(cloud, guard)
         self.options = options
         self.on_event = on_event
         self._emit_lock = threading.Lock()
@@ -356,18 +409,28 @@ class _Runner:
         return [_Swap(self, r) for r in rows if lb_id is None or r.lb_id == lb_id]
 
     def drive(self, swaps: Sequence[_Swap], policy: FleetPolicy, *, finalize: bool = False) -> None:
-        """Canary swaps one by one, then the rest ``policy.parallel`` at a time, until the breaker opens."""
+        """Canary swaps one by one, then the rest ``policy.parallel`` at a time, until the breaker opens.
+
+        :raises StopSwap: a stop was asked for (signal, lost lease, lost or full journal); swaps in flight
+            stopped at their next step boundary and those not started stay pending, for ``lbswap resume``.
+        """
         rows = self.journal.swaps(self.campaign_id)
         failures = sum(1 for r in rows if r.state in ("failed", "rolled_back"))
         opened = ""  # why the breaker is open; empty while closed
         lock = threading.Lock()
+        stop = self.guard.stop
 
         def one(swap: _Swap) -> None:
             nonlocal failures, opened
+            if stop.is_set():
+                return
             with lock:
                 reason = opened
             if reason:
-                swap.set("skipped", phase="end", error=f"not started: {reason}; nothing was changed on it")
+                try:
+                    swap.set("skipped", phase="end", error=f"not started: {reason}; nothing was changed on it")
+                except StopSwap as exc:
+                    stop.set(exc.message, exc.exit_code)
                 return
             swap.drive(finalize=finalize)
             if swap.row.state in ("failed", "rolled_back"):
@@ -388,9 +451,11 @@ class _Runner:
         if policy.parallel <= 1 or len(rest) <= 1:
             for swap in rest:
                 one(swap)
-            return
-        with ThreadPoolExecutor(max_workers=policy.parallel, thread_name_prefix="swap") as pool:
-            list(pool.map(one, rest))
+        else:
+            with ThreadPoolExecutor(max_workers=policy.parallel, thread_name_prefix="swap") as pool:
+                list(pool.map(one, rest))
+        if stop.is_set():
+            raise stop.error()
 
 
 def _result(journal: Journal, campaign_id: str) -> CampaignResult:
@@ -418,6 +483,19 @@ def _options(campaign_options: dict[str, Any]) -> SwapOptions:
     return SwapOptions(**{k: v for k, v in campaign_options.items() if k in names})
 
 
+def check_cloud(campaign: CampaignRow, cloud: Cloud) -> None:
+    """I10: a campaign is driven only against the cloud it was made on.
+
+    :raises WrongCloud: ``cloud`` is another cloud; nothing was changed.
+    """
+    here = cloud.identity()
+    if campaign.cloud and campaign.cloud != here:
+        raise WrongCloud(
+            f"campaign {campaign.id} belongs to cloud {campaign.cloud} (backend {campaign.backend}), not to "
+            f"{here}: run it against its own cloud (or leave out --backend/--os-cloud); nothing was changed"
+        )
+
+
 def run_campaign(
     cloud: Cloud,
     journal: Journal,
@@ -428,11 +506,14 @@ def run_campaign(
     policy: FleetPolicy | None = None,
     on_event: EventSink | None = None,
     campaign_id: str | None = None,
+    stop: StopRequest | None = None,
 ) -> CampaignResult:
     """Record a campaign for the non-blocked plans and run it (``policy``: canary and circuit breaker;
-    without one, ``parallel`` swaps at a time and no breaker).
+    without one, ``parallel`` swaps at a time and no breaker). This process holds the campaign's lease while
+    it runs.
 
     :raises LockHeld: another unfinished campaign holds one of the load balancers; nothing was changed.
+    :raises StopSwap: ``stop`` was set, or the lease or the journal was lost: ``lbswap resume`` continues.
     """
     campaign_id = campaign_id or new_campaign_id()
     runnable = [p for p in plans if p.strategy and not p.blocking]
@@ -450,15 +531,64 @@ def run_campaign(
         swaps.append((plan.lb_id, plan_json, result))
     policy = policy or FleetPolicy(parallel=parallel)
     stored = {**dataclasses.asdict(options), "fleet": dataclasses.asdict(policy)}
-    journal.create_campaign(campaign_id, backend=cloud.spec(), options=stored, book_uuid="", swaps=swaps)
-    runner = _Runner(journal, campaign_id, cloud, options, on_event)
-    runner.drive(runner.swaps(), policy)
+    lease = journal.create_campaign(
+        campaign_id, backend=cloud.spec(), options=stored, cloud=cloud.identity(), swaps=swaps
+    )
+    guard = Guard(journal, lease, stop)
+    try:
+        runner = _Runner(journal, campaign_id, cloud, options, on_event, guard)
+        runner.drive(runner.swaps(), policy)
+    finally:
+        guard.close()
     return _result(journal, campaign_id)
 
 
-def _runner(journal: Journal, campaign_id: str, cloud: Cloud | None, on_event: EventSink | None) -> _Runner:
-    campaign = journal.campaign(campaign_id)
-    return _Runner(journal, campaign_id, cloud or open_cloud(campaign.backend), _options(campaign.options), on_event)
+def _drivers(
+    journal: Journal,
+    campaign_ids: Sequence[str],
+    cloud: Cloud | None,
+    on_event: EventSink | None,
+    stop: StopRequest | None,
+) -> list[_Runner]:
+    """A runner per campaign, each with its lease taken; all or none (a held lease releases the others).
+
+    :raises WrongCloud: a campaign belongs to another cloud than ``cloud``.
+    :raises LeaseHeld: another live process drives one of them.
+    """
+    stop = stop or StopRequest()
+    taken: list[Lease] = []
+    opened: list[Cloud] = []
+    try:
+        clouds = []
+        for cid in campaign_ids:
+            campaign = journal.campaign(cid)
+            here = cloud
+            if here is None:
+                here = open_cloud(campaign.backend)
+                opened.append(here)
+            check_cloud(campaign, here)
+            clouds.append((campaign, here))
+        for cid in campaign_ids:
+            taken.append(journal.take_lease(cid))
+    except BaseException:
+        for lease in taken:
+            journal.release_lease(lease)
+        for c in opened:
+            c.close()
+        raise
+    return [
+        _Runner(journal, campaign.id, here, _options(campaign.options), on_event, Guard(journal, lease, stop))
+        for (campaign, here), lease in zip(clouds, taken, strict=True)
+    ]
+
+
+def _close(runners: Sequence[_Runner]) -> None:
+    for runner in runners:
+        runner.guard.close()
+
+
+def _needs_resume(rows: Sequence[SwapRow]) -> bool:
+    return any(r.state in ("pending", "running") or (r.state == "failed" and r.phase != "end") for r in rows)
 
 
 def resume(
@@ -467,25 +597,34 @@ def resume(
     *,
     on_event: EventSink | None = None,
     cloud: Cloud | None = None,
-    parallel: int = 1,
+    parallel: int | None = None,
+    stop: StopRequest | None = None,
 ) -> list[CampaignResult]:
     """Finish every unfinished swap of one campaign (or of all): re-run what was in flight, retry what
-    failed forward, and complete rollbacks that a crash interrupted."""
+    failed forward, and complete rollbacks that a crash interrupted. The campaign's stored fleet policy
+    (parallel, canary, breaker) holds unless ``parallel`` overrides it.
+
+    :raises LeaseHeld: another live process drives one of the campaigns; nothing was changed.
+    :raises WrongCloud: a campaign belongs to another cloud than ``cloud``; nothing was changed.
+    """
     ids = [campaign_id] if campaign_id else [c.id for c in journal.campaigns()]
-    results = []
-    for cid in ids:
-        rows = journal.swaps(cid)
-        if not any(r.state in ("pending", "running") or (r.state == "failed" and r.phase != "end") for r in rows):
-            if campaign_id:
-                results.append(_result(journal, cid))
-            continue
-        runner = _runner(journal, cid, cloud, on_event)
-        todo = [s for s in runner.swaps() if s.row.state in ("pending", "running", "failed") and s.row.phase != "end"]
-        stored = FleetPolicy(**journal.campaign(cid).options.get("fleet", {}))
-        canary_left = sum(1 for r in rows[: stored.canary] if r.state not in TERMINAL and r.state != "kept")
-        runner.drive(todo, dataclasses.replace(stored, parallel=max(parallel, 1), canary=canary_left))
-        results.append(_result(journal, cid))
-    return results
+    todo_ids = [cid for cid in ids if _needs_resume(journal.swaps(cid))]
+    runners = _drivers(journal, todo_ids, cloud, on_event, stop)
+    try:
+        for runner in runners:
+            rows = journal.swaps(runner.campaign_id)
+            todo = [
+                s for s in runner.swaps() if s.row.state in ("pending", "running", "failed") and s.row.phase != "end"
+            ]
+            stored = FleetPolicy(**journal.campaign(runner.campaign_id).options.get("fleet", {}))
+            canary_left = sum(1 for r in rows[: stored.canary] if r.state not in TERMINAL and r.state != "kept")
+            policy = dataclasses.replace(stored, canary=canary_left)
+            if parallel:
+                policy = dataclasses.replace(policy, parallel=parallel)
+            runner.drive(todo, policy)
+    finally:
+        _close(runners)
+    return [_result(journal, cid) for cid in ids if campaign_id or cid in todo_ids]
 
 
 def rollback(
@@ -495,35 +634,54 @@ def rollback(
     lb_id: str | None = None,
     on_event: EventSink | None = None,
     cloud: Cloud | None = None,
+    stop: StopRequest | None = None,
 ) -> CampaignResult:
     """Undo swaps that have not passed their point of no return: flip back, then delete the clone.
 
     :raises JournalError: no such campaign or load balancer in it.
+    :raises LeaseHeld: another live process drives the campaign; nothing was changed.
+    :raises WrongCloud: the campaign belongs to another cloud than ``cloud``; nothing was changed.
     """
-    runner = _runner(journal, campaign_id, cloud, on_event)
-    swaps = runner.swaps(lb_id)
-    if lb_id and not swaps:
-        raise JournalError(f"campaign {campaign_id} has no load balancer {lb_id}: see `lbswap status {campaign_id}`")
-    errors = []
-    for swap in swaps:
-        if swap.row.state in ("done", "rolled_back") and not lb_id:
-            continue
-        try:
-            swap.rollback()
-        except LbswapError as exc:
-            errors.append(exc)
-            with swap._lock:
-                swap.row.result["error"] = str(exc)
-                swap.save()
+    journal.campaign(campaign_id)
+    if lb_id:
+        journal.swap(campaign_id, lb_id)
+    (runner,) = _drivers(journal, [campaign_id], cloud, on_event, stop)
+    try:
+        for swap in runner.swaps(lb_id):
+            if swap.row.state in ("done", "rolled_back") and not lb_id:
+                continue
+            try:
+                swap.rollback()
+            except LbswapError as exc:
+                with swap._lock:
+                    swap.row.result["error"] = str(exc)
+                    swap.save()
+            if runner.guard.stop.is_set():
+                raise runner.guard.stop.error()
+    finally:
+        _close([runner])
     return _result(journal, campaign_id)
 
 
 def finalize(
-    journal: Journal, campaign_id: str, *, on_event: EventSink | None = None, cloud: Cloud | None = None
+    journal: Journal,
+    campaign_id: str,
+    *,
+    on_event: EventSink | None = None,
+    cloud: Cloud | None = None,
+    stop: StopRequest | None = None,
 ) -> CampaignResult:
-    """Retire the sources a campaign kept (``--keep-source``)."""
-    runner = _runner(journal, campaign_id, cloud, on_event)
-    runner.drive([s for s in runner.swaps() if s.row.state == "kept"], FleetPolicy(), finalize=True)
+    """Retire the sources a campaign kept (``--keep-source``).
+
+    :raises LeaseHeld: another live process drives the campaign; nothing was changed.
+    :raises WrongCloud: the campaign belongs to another cloud than ``cloud``; nothing was changed.
+    """
+    journal.campaign(campaign_id)
+    (runner,) = _drivers(journal, [campaign_id], cloud, on_event, stop)
+    try:
+        runner.drive([s for s in runner.swaps() if s.row.state == "kept"], FleetPolicy(), finalize=True)
+    finally:
+        _close([runner])
     return _result(journal, campaign_id)
 
 

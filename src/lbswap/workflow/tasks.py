@@ -61,6 +61,12 @@ class SwapContext:
     kubernetes: bool = False
     emit: Callable[[str, str, str], None] = lambda step, status, message: None
     record_flip: Callable[[dict[str, Any]], None] = lambda flip: None
+    #: at every step start and poll: raises StopSwap when the campaign must stop (signal, lease, journal)
+    check: Callable[[], None] = lambda: None
+    #: the snapshot this swap took, kept in the journal apart from taskflow's storage so that a resume whose
+    #: taskflow state was lost re-uses it instead of re-reading a source whose floating IPs have moved
+    saved_source: dict[str, Any] | None = None
+    save_source: Callable[[dict[str, Any]], None] = lambda source: None
 
     @property
     def who(self) -> str:
@@ -72,6 +78,7 @@ class SwapContext:
         deadline = clock.now() + timeout
         delay = self.options.poll_initial
         while True:
+            self.check()
             yield deadline - clock.now()
             if clock.now() >= deadline:
                 return
@@ -90,6 +97,7 @@ class Step(task.Task):  # type: ignore[misc]
 
     @contextmanager
     def reporting(self, status_done: str = "done") -> Iterator[None]:
+        self.ctx.check()
         self.ctx.emit(self.step, "start", "")
         try:
             yield
@@ -149,8 +157,31 @@ def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, acce
     raise WaitFailed(f"load balancer {lb_id} still {status} after {timeout:.0f} s", lb=ctx.who, step=step)
 
 
+def refuse_if_serving(ctx: SwapContext, lb_id: str, step: str) -> None:
+    """I8: never delete a load balancer a floating IP points at. Re-reads the floating IPs on its VIP ports
+    (main and additional) right before the delete.
+
+    :raises SwapFailed: a floating IP points at it; names the floating IP and the source and the clone.
+    """
+    try:
+        graph = ctx.cloud.read_graph(lb_id)
+    except NotFound:
+        return
+    for port in graph.vip_port_ids():
+        for fip in ctx.cloud.list_floating_ips(port_id=port):
+            role = "the source" if lb_id == ctx.lb_id else f"the clone {lb_id}"
+            raise SwapFailed(
+                f"refusing to delete {role}: floating IP {fip.floating_ip_address} points at it "
+                f"(source {ctx.lb_id}, load balancer {lb_id}); nothing was deleted, check where the floating IP "
+                "should point and run `lbswap resume` or `lbswap rollback`",
+                lb=ctx.who,
+                step=step,
+            )
+
+
 def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> None:
-    """Delete a load balancer (cascade) and wait until it is gone; retries while it is immutable."""
+    """Delete a load balancer (cascade) and wait until it is gone; retries while it is immutable. Before each
+    delete it re-reads the floating IPs (:func:`refuse_if_serving`)."""
     for _left in ctx.polls(timeout):
         try:
             summary = ctx.cloud.get_load_balancer(lb_id)
@@ -162,6 +193,7 @@ def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> Non
             raise
         if summary.provisioning_status.startswith("PENDING"):
             continue
+        refuse_if_serving(ctx, lb_id, step)
         try:
             ctx.cloud.delete_load_balancer(lb_id, cascade=True)
         except CloudError as exc:
@@ -260,8 +292,11 @@ class Snapshot(Step):
 
     def execute(self) -> dict[str, Any]:
         with self.reporting():
+            if self.ctx.saved_source is not None:  # taken before a crash: the source may have moved on since
+                return self.ctx.saved_source
             graph = self.ctx.cloud.read_graph(self.ctx.lb_id)
             result: dict[str, Any] = to_json(graph)
+            self.ctx.save_source(result)
             return result
 
 
@@ -439,21 +474,26 @@ class Drain(Step):
 
     def execute(self, source: dict[str, Any]) -> dict[str, Any]:
         with self.reporting():
-            ctx = self.ctx
-            clock = ctx.cloud.clock
-            if ctx.options.drain_timeout <= 0:
-                return {"drained": False, "open": None}
-            deadline = clock.now() + ctx.options.drain_timeout
-            zeros, active = 0, -1
-            while True:
-                active = ctx.cloud.get_stats(ctx.lb_id).active_connections
-                zeros = zeros + 1 if active == 0 else 0
-                if zeros >= 3:
-                    return {"drained": True, "open": 0}
-                if clock.now() + ctx.options.stats_interval > deadline:
-                    ctx.emit(self.step, "info", f"deadline: {active} connection(s) still open will be cut")
-                    return {"drained": False, "open": active}
-                clock.sleep(ctx.options.stats_interval)
+            return drain(self.ctx, self.step)
+
+
+def drain(ctx: SwapContext, step: str) -> dict[str, Any]:
+    """Wait until the source reports no active connection three samples in a row, or the drain deadline."""
+    clock = ctx.cloud.clock
+    if ctx.options.drain_timeout <= 0:
+        return {"drained": False, "open": None}
+    deadline = clock.now() + ctx.options.drain_timeout
+    zeros, active = 0, -1
+    while True:
+        ctx.check()
+        active = ctx.cloud.get_stats(ctx.lb_id).active_connections
+        zeros = zeros + 1 if active == 0 else 0
+        if zeros >= 3:
+            return {"drained": True, "open": 0}
+        if clock.now() + ctx.options.stats_interval > deadline:
+            ctx.emit(step, "info", f"deadline: {active} connection(s) still open will be cut")
+            return {"drained": False, "open": active}
+        clock.sleep(ctx.options.stats_interval)
 
 
 class Retire(Step):

@@ -60,6 +60,9 @@ class LocalCloud:
     def spec(self) -> str:
         return f"local:{self.directory}"
 
+    def identity(self) -> str:
+        return f"local:{os.path.realpath(self.directory)}"
+
     def close(self) -> None:
         pass
 
