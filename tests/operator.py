@@ -272,13 +272,14 @@ class Calibration:
         return self.first_write + round(fraction * (self.last_write - self.first_write))
 
 
-_CALIBRATION: list[Calibration] = []
+_CALIBRATIONS: dict[int, Calibration] = {}
 
 
-def calibration(root: Path) -> Calibration:
-    """Measured once per test session: a clean run of :data:`RUN_ARGS` (which must keep every invariant)."""
-    if not _CALIBRATION:
-        with Operator(root / "calibration") as op:
+def calibration(root: Path, sample: int = SAMPLE) -> Calibration:
+    """Measured once per fleet size and test session: a clean run of :data:`RUN_ARGS` (which must keep every
+    invariant, so the checks themselves are seen to pass on a campaign nothing disturbed)."""
+    if sample not in _CALIBRATIONS:
+        with Operator(root / f"calibration-{sample}", sample=sample) as op:
             before = op.state()
             first = op.writes()
             started = time.monotonic()
@@ -290,8 +291,8 @@ def calibration(root: Path) -> Calibration:
             state = op.state()
             first_create = state["audit"][0]["call_n"] / state["calls"]
             last = op.writes()
-            _CALIBRATION.append(Calibration(first + round(first_create * (last - first)), last, seconds))
-    return _CALIBRATION[0]
+            _CALIBRATIONS[sample] = Calibration(first + round(first_create * (last - first)), last, seconds)
+    return _CALIBRATIONS[sample]
 
 
 def fractions(seed: int, count: int, low: float = 0.05, high: float = 0.85) -> list[float]:

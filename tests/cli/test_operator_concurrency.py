@@ -33,7 +33,6 @@ def where(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
     return calibration(tmp_path_factory.mktemp("calibration"))
 
 
-@pytest.mark.xfail(reason="waiting on the campaign lease (exit 143 on SIGTERM, second resume exits 2)", strict=True)
 @pytest.mark.parametrize("fraction", INTERRUPTS)
 def test_two_resumes_at_once_after_an_interrupted_run(where: Calibration, tmp_path: Path, fraction: float) -> None:
     with Operator(tmp_path) as op:
@@ -61,9 +60,6 @@ def test_two_resumes_at_once_after_an_interrupted_run(where: Calibration, tmp_pa
         op.check_finished(before)
 
 
-@pytest.mark.xfail(
-    reason="waiting on the campaign lease: resume/rollback/finalize exit 2 while a run drives", strict=True
-)
 def test_resume_rollback_finalize_while_a_run_drives_the_campaign(where: Calibration, tmp_path: Path) -> None:
     with Operator(tmp_path) as op:
         before = op.state()
@@ -89,7 +85,6 @@ def _seed_other_cloud(op: Operator, path: Path) -> None:
     assert sorted(fake.FakeCloud(path).snapshot_state()["lbs"]) == sorted(op.ids)
 
 
-@pytest.mark.xfail(reason="waiting on the cloud identity of a campaign (I10)", strict=True)
 @pytest.mark.parametrize("command", ["resume", "rollback", "finalize"])
 def test_a_campaign_refuses_another_cloud(tmp_path: Path, command: str) -> None:
     with Operator(tmp_path, sample=6) as op:

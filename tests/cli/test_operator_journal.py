@@ -14,14 +14,14 @@ from tests import invariants
 from tests.operator import RUN_ARGS, Calibration, Operator, calibration, cloud_view
 
 PARALLEL = 4
+SAMPLE = 12
 
 
 @pytest.fixture(scope="module")
 def where(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
-    return calibration(tmp_path_factory.mktemp("calibration"))
+    return calibration(tmp_path_factory.mktemp("calibration"), SAMPLE)
 
 
-@pytest.mark.xfail(reason="waiting on journal loss detection and `lbswap recover`", strict=True)
 @pytest.mark.parametrize(
     ("fraction", "suffixes"),
     [(0.15, ("",)), (0.6, ("", "-wal", "-shm"))],
@@ -30,7 +30,7 @@ def where(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
 def test_journal_deleted_mid_run_then_recover(
     where: Calibration, tmp_path: Path, fraction: float, suffixes: tuple[str, ...]
 ) -> None:
-    with Operator(tmp_path) as op:
+    with Operator(tmp_path, sample=SAMPLE) as op:
         before = op.state()
         run = op.start(*RUN_ARGS)
         op.wait_for_writes(run, where.point(fraction))
@@ -58,7 +58,6 @@ def test_journal_deleted_mid_run_then_recover(
         assert cloud_view(op.state()) == cloud_view(after), "a second recover changed the cloud"
 
 
-@pytest.mark.xfail(reason="waiting on I8: finalize re-reads the floating IPs before retiring a source", strict=True)
 def test_finalize_never_retires_a_source_an_operator_moved_a_floating_ip_back_to(tmp_path: Path) -> None:
     """A kept source, and the operator's manual revert (the floating IP back on the source): finalize must
     refuse to retire it, naming the floating IP, instead of cutting the address off."""

@@ -12,28 +12,29 @@ import pytest
 
 from tests.operator import RUN_ARGS, Calibration, Operator, calibration
 
-# (signals, exit code, where in the campaign); the fractions spread the interrupt over canary and parallel swaps
+# (signals, exit code, where in the campaign): Ctrl-C during the canary, SIGTERM (systemd, kill) amid parallel
+# swaps, Ctrl-C twice late; `test_operator_concurrency` interrupts at ten more points
 CASES = {
-    "sigterm-canary": ((signal.SIGTERM,), 143, 0.02),
-    "sigint": ((signal.SIGINT,), 130, 0.25),
-    "sigterm": ((signal.SIGTERM,), 143, 0.55),
+    "sigint-canary": ((signal.SIGINT,), 130, 0.03),
+    "sigterm": ((signal.SIGTERM,), 143, 0.5),
     "sigint-twice": ((signal.SIGINT, signal.SIGINT), 130, 0.75),
 }
+FORCED = pytest.mark.xfail(reason="waiting on the forced stop's line naming the campaign", strict=True)
 PARALLEL = 4
+SAMPLE = 12  # enough for four swaps in flight after the canary; the two-resume test runs the issue's 30
 
 
 @pytest.fixture(scope="module")
 def where(tmp_path_factory: pytest.TempPathFactory) -> Calibration:
-    return calibration(tmp_path_factory.mktemp("calibration"))
+    return calibration(tmp_path_factory.mktemp("calibration"), SAMPLE)
 
 
-@pytest.mark.xfail(reason="waiting on signals: one line naming the campaign, exit 143 on SIGTERM", strict=True)
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[FORCED] if c == "sigint-twice" else []) for c in CASES])
 def test_interrupted_run_names_its_campaign_and_resume_finishes_it(
     where: Calibration, tmp_path: Path, case: str
 ) -> None:
     signals, code, fraction = CASES[case]
-    with Operator(tmp_path) as op:
+    with Operator(tmp_path, sample=SAMPLE) as op:
         before = op.state()
         run = op.start(*RUN_ARGS)
         op.wait_for_writes(run, where.point(fraction))
@@ -63,7 +64,7 @@ def test_interrupted_run_names_its_campaign_and_resume_finishes_it(
 
 @pytest.mark.xfail(reason="waiting on -f json: one JSON document also on interrupts", strict=True)
 def test_interrupted_run_with_json_output_prints_one_document(where: Calibration, tmp_path: Path) -> None:
-    with Operator(tmp_path) as op:
+    with Operator(tmp_path, sample=SAMPLE) as op:
         run = op.start(*RUN_ARGS)
         op.wait_for_writes(run, where.point(0.3))
         run.signal(signal.SIGTERM)
@@ -76,7 +77,7 @@ def test_interrupted_run_with_json_output_prints_one_document(where: Calibration
 
 def test_a_killed_run_is_taken_over_by_resume(where: Calibration, tmp_path: Path) -> None:
     """SIGKILL leaves a lease whose holder is gone (same host, process dead): resume takes it over."""
-    with Operator(tmp_path) as op:
+    with Operator(tmp_path, sample=SAMPLE) as op:
         before = op.state()
         run = op.start(*RUN_ARGS)
         op.wait_for_writes(run, where.point(0.4))
