@@ -280,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     # taskflow logs every failed step with a traceback at WARNING; lbswap reports failures itself
-    logging.getLogger("taskflow").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
+    for noisy in ("taskflow", "oslo_utils"):  # they log a dropped storage error as a traceback
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     if not args.command:
         build_parser().print_usage(sys.stderr)
         return 2

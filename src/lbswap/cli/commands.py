@@ -277,6 +277,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import new_campaign_id, run_campaign
 
     journal = Journal(journal_path(args))
+    journal.backend  # noqa: B018 - taskflow's tables now, so that a full disk shows before anything changes
     with cloud_from(args) as cloud:
         chosen = select(cloud, args, default_all=False)
         journal.check_free([lb.id for lb in chosen])  # before planning: the holder is the clearest reason

@@ -22,7 +22,7 @@ from lbswap.clone import KUBERNETES_ANNOTATION, TargetChanges
 from lbswap.clouds import open_cloud
 from lbswap.clouds.base import Cloud
 from lbswap.errors import LbswapError, NotFound, StopSwap, WrongCloud
-from lbswap.journal import CampaignRow, Journal, Lease, SwapRow
+from lbswap.journal import CampaignRow, Journal, Lease, SwapRow, storage_cause
 from lbswap.model import LoadBalancer, from_json
 from lbswap.workflow import flows
 from lbswap.workflow.guard import Guard, GuardedCloud, StopRequest
@@ -212,6 +212,9 @@ class _Swap:
         except StopSwap:
             raise
         except Exception as exc:  # taskflow's storage is inconsistent: rebuild from the cloud's truth
+            stop = storage_failure(self.runner.journal, exc)
+            if stop is not None:
+                raise stop from None
             LOG.warning("%s: taskflow state of phase %s unusable (%s); starting it over", self.ctx.who, phase, exc)
             self.emit(phase, "info", "journal state of this phase was incomplete: re-checking from the cloud")
             return self._load_engine(phase, store, fresh=True)
@@ -254,11 +257,15 @@ class _Swap:
         except StopSwap as exc:  # signal, lost lease, lost or full journal: stop every swap, revert nothing
             self.runner.guard.stop.set(exc.message, exc.exit_code)
         except Exception as exc:  # a bug must not take down the other swaps; resume retries this one
+            stop = storage_failure(self.runner.journal, exc)
+            if stop is not None:  # the journal cannot take writes (disk full, read-only): stop, never revert
+                self.runner.guard.stop.set(stop.message, stop.exit_code)
+                return
             LOG.exception("%s: unexpected error", self.ctx.who)
             try:
                 self.set("failed", error=f"{self.ctx.who}: {_message(exc)}")
-            except StopSwap as stop:
-                self.runner.guard.stop.set(stop.message, stop.exit_code)
+            except StopSwap as stopped:
+                self.runner.guard.stop.set(stopped.message, stopped.exit_code)
 
     def _drive(self, *, finalize: bool) -> None:
         if self.row.state in ("done", "rolled_back"):
@@ -359,6 +366,17 @@ class _Swap:
     def result(self) -> SwapResult:
         data = {k: v for k, v in self.row.result.items() if not k.startswith("_")}
         return SwapResult(**data)
+
+
+def storage_failure(journal: Journal, exc: BaseException) -> StopSwap | None:
+    """A journal write that failed for want of storage: a reason to stop (resume once fixed), never a swap's
+    failure and never corruption."""
+    cause = storage_cause(exc)
+    if cause is None:
+        return None
+    return StopSwap(
+        f"journal {journal.path}: a write failed ({cause}): stopped; free space or fix the disk, then `lbswap resume`"
+    )
 
 
 _ENDED = (states.REVERTED, states.FAILURE, states.SUCCESS, states.REVERT_FAILURE)
