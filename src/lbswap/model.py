@@ -273,6 +273,17 @@ class QuotaUsage:
 
 
 @dataclass(frozen=True)
+class StackResource:
+    """A load balancer held by an orchestration stack (Heat; Magnum clusters are Heat stacks too)."""
+
+    stack_id: str
+    stack_name: str
+    resource_name: str
+    physical_id: str
+    owner: str = "heat"  # heat | magnum
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     listener_protocols: tuple[str, ...] = ("HTTP", "HTTPS", "TCP", "UDP", "TERMINATED_HTTPS", "SCTP", "PROMETHEUS")

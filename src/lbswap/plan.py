@@ -9,10 +9,13 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lbswap.clone import KUBERNETES_ANNOTATION, TargetChanges, clone_name, is_kubernetes_managed
+from lbswap.clone import TargetChanges, clone_name, is_kubernetes_managed
 from lbswap.clouds.base import Cloud
 from lbswap.errors import BadInput, NotFound, UnknownLoadBalancer
-from lbswap.model import Flavor, LBSummary, LoadBalancer, Provider, QuotaUsage
+from lbswap.model import Flavor, LBSummary, LoadBalancer, Provider, QuotaUsage, StackResource
+from lbswap.planning import capacity
+from lbswap.planning.addresses import Address, changing, client_addresses
+from lbswap.planning.owners import Owner, owners
 
 STRATEGIES = ("auto", "fip-swap", "failover", "recreate")
 
@@ -34,6 +37,10 @@ class PlanOptions:
     allow_downtime: bool = False
     image_tag: str = "amphora"
     parallel: int = 1
+    accept_address_change: bool = False
+    owned_tags: tuple[str, ...] = ()
+    allow_owned: tuple[str, ...] = ()
+    max_creating: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class LBPlan:
     target: TargetChanges = field(default_factory=TargetChanges)
     kubernetes: bool = False
     topology: str = "SINGLE"
+    addresses: tuple[Address, ...] = ()
+    owners: tuple[Owner, ...] = ()
 
     @property
     def blocking(self) -> bool:
@@ -75,6 +84,7 @@ class Facts:
     extra: dict[str, str] = field(default_factory=dict)
     #: for a load balancer lbswap made as a clone: whether its source still exists (its swap is unfinished)
     clone_source_exists: bool = False
+    stacks: tuple[StackResource, ...] = ()
 
 
 def tls_refs(lb: LoadBalancer) -> list[str]:
@@ -88,9 +98,15 @@ def tls_refs(lb: LoadBalancer) -> list[str]:
 
 
 def gather_facts(
-    cloud: Cloud, lb_id: str, options: PlanOptions, *, everything: Sequence[LBSummary] | None = None
+    cloud: Cloud,
+    lb_id: str,
+    options: PlanOptions,
+    *,
+    everything: Sequence[LBSummary] | None = None,
+    stacks: Sequence[StackResource] | None = None,
 ) -> Facts:
-    """Read what the rules need. ``everything`` (all load balancers) saves a listing per load balancer."""
+    """Read what the rules need. ``everything`` (all load balancers) and ``stacks`` save a listing per load
+    balancer."""
     lb = cloud.read_graph(lb_id)
     subnets = [lb.vip_subnet_id, *(v.subnet_id for v in lb.additional_vips)]
     subnet_free: dict[str, int | None] = {}
@@ -124,6 +140,7 @@ def gather_facts(
         newest_image=images[0].id if images else None,
         extra={"provider_name": provider_name},
         clone_source_exists=lb.clone_of is not None and any(s.id == lb.clone_of for s in listing),
+        stacks=tuple(stacks if stacks is not None else cloud.list_stack_resources()),
     )
 
 
@@ -135,12 +152,18 @@ def _strategy(facts: Facts, options: PlanOptions, target: TargetChanges) -> tupl
     lb = facts.lb
     who = _who(lb)
     has_fips = bool(lb.floating_ips)
-    every_vip_has_fip = has_fips and all(any(f.port_id == port for f in lb.floating_ips) for port in lb.vip_port_ids())
+    every_vip_has_fip = has_fips and not changing(client_addresses(lb, "fip-swap"))
     findings: list[Finding] = []
     wanted = options.strategy
     if wanted == "auto":
         if every_vip_has_fip:
             return "fip-swap", findings
+        if has_fips and (options.accept_address_change or target.any):
+            return "fip-swap", findings  # a floating IP moves; the plan names the addresses that change
+        if has_fips and lb.topology == "ACTIVE_STANDBY":
+            return "failover", findings  # keeps every address, with no outage expected
+        if has_fips and not options.allow_downtime:
+            return "fip-swap", findings  # blocked below until the address change is accepted
         if target.any:
             wanted = "recreate"
         elif lb.topology == "ACTIVE_STANDBY" or options.allow_downtime:
@@ -155,12 +178,12 @@ def _strategy(facts: Facts, options: PlanOptions, target: TargetChanges) -> tupl
                 )
             )
             return None, findings
-    if wanted == "fip-swap" and not every_vip_has_fip:
+    if wanted == "fip-swap" and not has_fips:
         findings.append(
             Finding(
                 "no-fip",
-                f"{who}: fip-swap needs a floating IP on every VIP port and it has "
-                f"{'none' if not has_fips else 'not all'}: use --strategy failover or recreate with --allow-downtime",
+                f"{who}: fip-swap needs a floating IP in front of its VIP and it has none: "
+                "use --strategy failover or recreate with --allow-downtime",
                 True,
             )
         )
@@ -231,17 +254,15 @@ def _needs_clone_findings(facts: Facts, strategy: str) -> list[Finding]:
                         True,
                     )
                 )
-        needed: dict[str, int] = {}
-        for subnet in [lb.vip_subnet_id, *(v.subnet_id for v in lb.additional_vips)]:
-            needed[subnet] = needed.get(subnet, 0) + 1
+        needed = _clone_need(facts).addresses()
         for subnet, n in needed.items():
             free_addresses = facts.subnet_free.get(subnet)
             if free_addresses is not None and free_addresses < n:
                 findings.append(
                     Finding(
                         "subnet-full",
-                        f"{who}: VIP subnet {subnet} has {free_addresses} free address(es), the clone needs {n}: "
-                        "free addresses or extend the subnet's allocation pool",
+                        f"{who}: VIP subnet {subnet} has {free_addresses} free address(es), the clone needs {n} "
+                        "(its VIP and one per amphora): free addresses or extend the subnet's allocation pool",
                         True,
                     )
                 )
@@ -252,6 +273,53 @@ def _needs_clone_findings(facts: Facts, strategy: str) -> list[Finding]:
                 f"{who}: you cannot read TLS reference {ref}, so the clone cannot use it: "
                 "grant your user read access to the secret (Barbican ACL) or run as its owner",
                 True,
+            )
+        )
+    return findings
+
+
+def _clone_need(facts: Facts) -> capacity.CloneNeed:
+    lb = facts.lb
+    topology = (facts.target_flavor.topology if facts.target_flavor else None) or lb.topology
+    return capacity.CloneNeed(lb.id, (lb.vip_subnet_id, *(v.subnet_id for v in lb.additional_vips)), topology)
+
+
+def _address_findings(
+    lb: LoadBalancer, strategy: str | None, addresses: list[Address], options: PlanOptions
+) -> list[Finding]:
+    changes = changing(addresses)
+    if not changes or strategy != "fip-swap":
+        return []
+    names = ", ".join(a.describe() for a in changes)
+    if options.accept_address_change:
+        return [Finding("address-change", f"{_who(lb)}: these addresses change at the retire: {names}", False)]
+    alternative = (
+        "or --strategy failover (keeps every address, no outage expected on ACTIVE_STANDBY)"
+        if lb.topology == "ACTIVE_STANDBY"
+        else "or --strategy failover --allow-downtime (keeps every address, with an outage)"
+    )
+    return [
+        Finding(
+            "address-change",
+            f"{_who(lb)}: a fip-swap changes {names} (no floating IP in front of it; Neutron floating IPs are "
+            f"IPv4 only): add --accept-address-change once its clients can follow, {alternative}",
+            True,
+        )
+    ]
+
+
+def _owner_findings(lb: LoadBalancer, found: list[Owner], strategy: str | None, options: PlanOptions) -> list[Finding]:
+    if strategy not in ("fip-swap", "recreate"):
+        return []  # failover keeps the load balancer and its ids
+    findings = []
+    for owner in found:
+        allowed = owner.kind in options.allow_owned
+        findings.append(
+            Finding(
+                "owned",
+                f"{_who(lb)} is held by {owner.detail}: a {strategy} gives it new ids; {owner.follow_up}"
+                + ("" if allowed else f" (add --allow-owned {owner.kind} to proceed)"),
+                not allowed,
             )
         )
     return findings
@@ -328,13 +396,16 @@ def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
     if strategy in ("fip-swap", "recreate"):
         findings += _needs_clone_findings(facts, strategy)
         findings += _provider_findings(facts)
+    addresses = client_addresses(lb, strategy)
+    findings += _address_findings(lb, strategy, addresses, options)
+    found = owners(lb, facts.stacks, options.owned_tags)
+    findings += _owner_findings(lb, found, strategy, options)
     kubernetes = is_kubernetes_managed(lb)
     if kubernetes and strategy == "fip-swap":
         findings.append(
             Finding(
                 "kubernetes",
-                f"{who} is managed by Kubernetes: the clone is named {clone_name(lb)} until the source is retired; "
-                f"then update the Service annotation {KUBERNETES_ANNOTATION} to the clone's id (the result names it)",
+                f"{who}: the clone is named {clone_name(lb)} until the source is retired, then takes its name",
                 False,
             )
         )
@@ -355,12 +426,63 @@ def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
         target=target,
         kubernetes=kubernetes,
         topology=lb.topology,
+        addresses=tuple(addresses),
+        owners=tuple(found),
     )
 
 
 def make_plans(cloud: Cloud, lb_ids: Sequence[str], options: PlanOptions) -> list[LBPlan]:
     everything = cloud.list_load_balancers()
-    return [evaluate(gather_facts(cloud, lb_id, options, everything=everything), options) for lb_id in lb_ids]
+    stacks = cloud.list_stack_resources()
+    facts = [gather_facts(cloud, lb_id, options, everything=everything, stacks=stacks) for lb_id in lb_ids]
+    plans = [evaluate(f, options) for f in facts]
+    return fleet_findings(plans, facts, options, cloud.service_compute_quota())
+
+
+def fleet_findings(
+    plans: Sequence[LBPlan], facts: Sequence[Facts], options: PlanOptions, compute: QuotaUsage | None
+) -> list[LBPlan]:
+    """What the swaps that run at once need together: VIP subnet addresses, the project's ports, Octavia's
+    service project compute. Pure; adds findings to the plans concerned."""
+    cloning = [(p, f) for p, f in zip(plans, facts, strict=True) if p.strategy in ("fip-swap", "recreate")]
+    in_flight = capacity.at_once(options.parallel, options.max_creating)
+    extra: dict[str, list[Finding]] = {}
+    free: dict[str, int | None] = {}
+    for _plan, fact in cloning:
+        free.update(fact.subnet_free)
+    needs = [_clone_need(f) for _p, f in cloning]
+    short = capacity.subnet_shortfalls(needs, free, in_flight) if in_flight > 1 else {}
+    for need, (plan, _fact) in zip(needs, cloning, strict=True):
+        for subnet, (have, wanted, fits) in short.items():
+            if subnet in need.addresses():
+                extra.setdefault(plan.lb_id, []).append(
+                    Finding(
+                        "subnet-capacity",
+                        f"{in_flight} clones at once need {wanted} addresses on VIP subnet {subnet}, which has {have} "
+                        f"free: lower --parallel (or --max-creating) to {max(fits, 1)}, or free addresses",
+                        True,
+                    )
+                )
+        amps = capacity.amphorae(need.topology) * in_flight
+        if compute is None:
+            extra.setdefault(plan.lb_id, []).append(
+                Finding(
+                    "compute-unknown",
+                    "Octavia's service project compute quota cannot be read with these credentials: check that "
+                    f"it has room for {amps} more amphora instance(s) at once",
+                    False,
+                )
+            )
+        elif (compute.free("instances") or amps) < amps:
+            extra.setdefault(plan.lb_id, []).append(
+                Finding(
+                    "compute-quota",
+                    f"Octavia's service project has room for {compute.free('instances')} instance(s); "
+                    f"{in_flight} clone(s) at once need {amps}: raise its quota or lower --parallel",
+                    True,
+                )
+            )
+    return [dataclasses.replace(p, findings=(*p.findings, *extra.get(p.lb_id, ()))) for p in plans]
 
 
 def resolve_selection(

@@ -28,6 +28,7 @@ from lbswap.model import (
     LoadBalancer,
     Provider,
     QuotaUsage,
+    StackResource,
     Stats,
     from_json,
 )
@@ -396,6 +397,12 @@ class LocalCloud:
     def list_images(self, tag: str) -> list[Image]:
         with self._state(write=False) as state:
             return [from_json(Image, i) for i in st.images_with_tag(state, tag)]
+
+    def list_stack_resources(self) -> list[StackResource]:
+        return []  # no orchestration service on the local cloud
+
+    def service_compute_quota(self) -> QuotaUsage | None:
+        return None  # namespaces, not servers: no compute quota to read
 
 
 # --- helpers on the state ------------------------------------------------------------------------------------
