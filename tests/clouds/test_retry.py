@@ -12,8 +12,16 @@ from typing import Any
 import pytest
 
 from lbswap.clouds import Cloud, fake, open_cloud, unwrap
-from lbswap.clouds.retry import RetryingCloud, RetryPolicy, is_read
-from lbswap.errors import CloudError, CloudTimeout, Conflict, NotFound, PreconditionFailed, QuotaExceeded
+from lbswap.clouds.retry import BUDGET_ENV, RetryingCloud, RetryPolicy, is_read, policy_from_env
+from lbswap.errors import (
+    CloudError,
+    CloudTimeout,
+    ConfigError,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    QuotaExceeded,
+)
 
 
 class ManualClock:
@@ -281,3 +289,28 @@ def test_open_cloud_retries_the_fake_s_simulated_500_on_its_simulated_clock(tmp_
     assert 0 <= cloud.clock.now() - before <= RetryPolicy().first_delay
     unwrap(cloud).publish_image("amphora-new")  # backend-specific methods still reachable
     cloud.close()
+
+
+def test_the_environment_sets_the_budget_and_0_turns_retries_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert policy_from_env({}) == RetryPolicy() and policy_from_env({BUDGET_ENV: " 5 "}).budget == 5.0
+    path = tmp_path / "cloud.json"
+    fake.seed_sample(path, 1)
+    monkeypatch.setenv(BUDGET_ENV, "0")
+    cloud = open_cloud(f"fake:{path}")
+    fake.set_faults(path, fail_at=1, fail_kind="error")
+    with pytest.raises(CloudError, match="simulated API error"):
+        cloud.list_load_balancers()
+    assert isinstance(cloud, RetryingCloud) and cloud.retries == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_a_budget_that_is_not_a_number_of_seconds_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    path = tmp_path / "cloud.json"
+    fake.seed_sample(path, 1)
+    monkeypatch.setenv(BUDGET_ENV, value)
+    with pytest.raises(ConfigError, match=BUDGET_ENV):
+        open_cloud(f"fake:{path}")

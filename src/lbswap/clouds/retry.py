@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from lbswap.clouds.base import Clock, Cloud
-from lbswap.errors import CloudError, CloudTimeout
+from lbswap.errors import CloudError, CloudTimeout, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ READ_PREFIXES = ("list_", "get_", "read_")
 OTHER_READS = frozenset({"subnet_free_addresses", "can_read_secret"})
 #: too many requests: the API asks to come back later
 TOO_MANY_REQUESTS = 429
+#: overrides the budget of every cloud :func:`lbswap.clouds.open_cloud` opens; 0 turns retries off
+BUDGET_ENV = "LBSWAP_READ_RETRY_SECONDS"
 
 
 def is_read(name: str) -> bool:
@@ -56,6 +60,23 @@ class RetryPolicy:
     def cap(self, retry: int) -> float:
         """The longest wait before retry number ``retry`` (1 for the first)."""
         return min(self.max_delay, self.first_delay * 2.0 ** min(retry - 1, 62))
+
+
+def policy_from_env(environ: Mapping[str, str] = os.environ) -> RetryPolicy:
+    """The default policy, its budget taken from ``$LBSWAP_READ_RETRY_SECONDS`` when set.
+
+    :raises ConfigError: the value is not a finite number of seconds, at least 0.
+    """
+    text = environ.get(BUDGET_ENV, "").strip()
+    if not text:
+        return RetryPolicy()
+    try:
+        budget = float(text)
+    except ValueError:
+        budget = math.nan
+    if not math.isfinite(budget) or budget < 0:
+        raise ConfigError(f"{BUDGET_ENV}={text!r}: give a number of seconds, at least 0 (0: reads are not retried)")
+    return RetryPolicy(budget=budget)
 
 
 class RetryingCloud:
