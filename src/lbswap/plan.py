@@ -464,7 +464,7 @@ def fleet_findings(
                     )
                 )
         amps = capacity.amphorae(need.topology) * in_flight
-        if compute is None:
+        if compute is None and need is needs[0]:  # said once, on the first clone of the fleet
             extra.setdefault(plan.lb_id, []).append(
                 Finding(
                     "compute-unknown",
@@ -473,7 +473,7 @@ def fleet_findings(
                     False,
                 )
             )
-        elif (compute.free("instances") or amps) < amps:
+        elif compute is not None and (compute.free("instances") or amps) < amps:
             extra.setdefault(plan.lb_id, []).append(
                 Finding(
                     "compute-quota",

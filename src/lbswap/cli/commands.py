@@ -209,6 +209,10 @@ def _plan_options(args: argparse.Namespace) -> Any:
         allow_downtime=args.allow_downtime,
         image_tag=args.image_tag,
         parallel=args.parallel,
+        accept_address_change=args.accept_address_change,
+        owned_tags=tuple(args.owned_tag),
+        allow_owned=tuple(args.allow_owned),
+        max_creating=args.max_creating,
     )
 
 
@@ -229,6 +233,8 @@ def _plan_rows(plans: Sequence[Any]) -> list[dict[str, Any]]:
             "strategy": p.strategy,
             "downtime": p.downtime,
             "blocking": p.blocking,
+            "addresses": [a.to_json() for a in p.addresses],
+            "owners": [{"kind": o.kind, "owner": o.detail, "follow_up": o.follow_up} for o in p.owners],
             "findings": [{"code": f.code, "message": f.message, "blocking": f.blocking} for f in p.findings],
         }
         for p in plans
@@ -238,13 +244,14 @@ def _plan_rows(plans: Sequence[Any]) -> list[dict[str, Any]]:
 def _plan_table(rows: list[dict[str, Any]]) -> None:
     _rich_table(
         "plan",
-        ["id", "name", "strategy", "downtime", "findings"],
+        ["id", "name", "strategy", "downtime", "addresses that change", "findings"],
         [
             (
                 r["id"],
                 r["name"],
                 r["strategy"] or "-",
                 r["downtime"],
+                " ".join(a["address"] or "?" for a in r["addresses"] if not a["kept"]) or "none",
                 "\n".join(("BLOCKS: " if f["blocking"] else "") + f["message"] for f in r["findings"]) or "-",
             )
             for r in rows
@@ -310,7 +317,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _policy(args: argparse.Namespace) -> Any:
     from lbswap.workflow.runner import FleetPolicy
 
-    return FleetPolicy(parallel=args.parallel, canary=args.canary, max_failures=args.max_failures or None)
+    return FleetPolicy(
+        parallel=args.parallel,
+        canary=args.canary,
+        max_failures=args.max_failures or None,
+        rate=args.rate,
+        max_creating=args.max_creating,
+    )
 
 
 def _confirm(plans: Sequence[Any], args: argparse.Namespace) -> None:

@@ -26,7 +26,15 @@ from lbswap.journal import CampaignRow, Journal, Lease, SwapRow, storage_cause
 from lbswap.model import LoadBalancer, from_json
 from lbswap.workflow import flows
 from lbswap.workflow.guard import Guard, GuardedCloud, StopRequest
-from lbswap.workflow.tasks import SwapContext, SwapOptions, delete_clones, find_clones, flip_targets, move_back
+from lbswap.workflow.tasks import (
+    CreationSlots,
+    SwapContext,
+    SwapOptions,
+    delete_clones,
+    find_clones,
+    flip_targets,
+    move_back,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -64,6 +72,8 @@ class FleetPolicy:
     parallel: int = 1
     canary: int = 0
     max_failures: int | None = None
+    rate: float | None = None  # swaps started per minute (Octavia's guide: fail over a fleet at a slow pace)
+    max_creating: int | None = None  # clones being built at once (each is a VIP port and amphorae)
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,9 @@ class SwapResult:
     kubernetes_annotation: str | None = None
     downtime: str = ""
     keep_until: float | None = None
+    #: seconds between the first and the last flip of this load balancer (one compare-and-swap per floating
+    #: IP, in sequence): in that window some of its floating IPs reach the clone and others still the source
+    flip_window_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -144,6 +157,7 @@ class _Swap:
             check=runner.guard.check,
             saved_source=row.private.get("source"),
             save_source=self.save_source,
+            creating=runner.creating,
         )
 
     # callbacks from steps
@@ -163,6 +177,8 @@ class _Swap:
     def record_flip(self, flip: dict[str, Any]) -> None:
         with self._lock:
             self.row.result["flips"].append(flip)
+            times = [f["at"] for f in self.row.result["flips"] if not f.get("back") and f.get("at") is not None]
+            self.row.result["flip_window_seconds"] = round(max(times) - min(times), 3) if times else None
             self.save()
 
     def save_source(self, source: dict[str, Any]) -> None:
@@ -416,6 +432,21 @@ class _Runner:
         self.options = options
         self.on_event = on_event
         self._emit_lock = threading.Lock()
+        self.creating = CreationSlots(None, guard.check)
+        self._pace_lock = threading.Lock()
+        self._last_start: float | None = None
+
+    def pace(self, rate: float | None) -> None:
+        """Wait (on the cloud's clock, interruptibly) until the next swap may start at ``rate`` per minute."""
+        if not rate:
+            return
+        with self._pace_lock:
+            clock = self.cloud.clock
+            if self._last_start is not None:
+                wait = self._last_start + 60.0 / rate - clock.now()
+                if wait > 0:
+                    clock.sleep(wait)
+            self._last_start = clock.now()
 
     def emit(self, event: Event) -> None:
         if self.on_event is not None:
@@ -437,6 +468,7 @@ class _Runner:
         opened = ""  # why the breaker is open; empty while closed
         lock = threading.Lock()
         stop = self.guard.stop
+        self.creating.limit(policy.max_creating)
 
         def one(swap: _Swap) -> None:
             nonlocal failures, opened
@@ -450,6 +482,12 @@ class _Runner:
                 except StopSwap as exc:
                     stop.set(exc.message, exc.exit_code)
                 return
+            if swap.row.state == "pending":
+                try:
+                    self.pace(policy.rate)
+                except StopSwap as exc:
+                    stop.set(exc.message, exc.exit_code)
+                    return
             swap.drive(finalize=finalize)
             if swap.row.state in ("failed", "rolled_back"):
                 with lock:

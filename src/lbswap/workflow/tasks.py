@@ -8,6 +8,7 @@ taskflow can persist them in the journal and resume. Steps never print: they rep
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -48,6 +49,34 @@ class SwapOptions:
     image_tag: str = "amphora"
 
 
+class CreationSlots:
+    """At most N clones being built at once (``--max-creating``), shared by the swaps of a campaign. A swap
+    holds a slot from its create until its clone is ready (or the create is undone)."""
+
+    def __init__(self, limit: int | None, check: Callable[[], None]) -> None:
+        self._cond = threading.Condition()
+        self._limit = limit
+        self._holders: set[str] = set()
+        self._check = check
+
+    def limit(self, limit: int | None) -> None:
+        with self._cond:
+            self._limit = limit
+            self._cond.notify_all()
+
+    def take(self, who: str) -> None:
+        with self._cond:
+            while self._limit and who not in self._holders and len(self._holders) >= self._limit:
+                self._check()  # a stop asked for while waiting: leave at once
+                self._cond.wait(0.2)
+            self._holders.add(who)
+
+    def give_back(self, who: str) -> None:
+        with self._cond:
+            self._holders.discard(who)
+            self._cond.notify_all()
+
+
 @dataclass
 class SwapContext:
     """What every step of one swap shares; rebuilt (not persisted) when a swap resumes."""
@@ -67,6 +96,7 @@ class SwapContext:
     #: taskflow state was lost re-uses it instead of re-reading a source whose floating IPs have moved
     saved_source: dict[str, Any] | None = None
     save_source: Callable[[dict[str, Any]], None] = lambda source: None
+    creating: CreationSlots = field(default_factory=lambda: CreationSlots(None, lambda: None))
 
     @property
     def who(self) -> str:
@@ -331,6 +361,7 @@ class CreateClone(Step):
 
     def execute(self, source: dict[str, Any]) -> str:
         with self.reporting():
+            self.ctx.creating.take(self.ctx.lb_id)  # held until the clone is ready (WaitReady) or undone
             existing = [c for c in find_clones(self.ctx) if c.provisioning_status != "PENDING_DELETE"]
             if existing:
                 self.ctx.emit(self.step, "info", f"found clone {existing[0].id} from an earlier attempt")
@@ -348,6 +379,7 @@ class CreateClone(Step):
             return created.id
 
     def revert(self, source: dict[str, Any], result: Any = None, **kwargs: Any) -> None:
+        self.ctx.creating.give_back(self.ctx.lb_id)
         with self.reverting():
             try:
                 delete_clones(self.ctx, self.step)
@@ -365,6 +397,13 @@ class WaitReady(Step):
         super().__init__(ctx, provides="clone")
 
     def execute(self, source: dict[str, Any], clone_id: str) -> dict[str, Any]:
+        try:
+            return self._ready(source, clone_id)
+        finally:
+            self.ctx.creating.give_back(self.ctx.lb_id)
+
+    def _ready(self, source: dict[str, Any], clone_id: str) -> dict[str, Any]:
+        self.ctx.creating.take(self.ctx.lb_id)  # a resumed swap whose create ran before the crash
         with self.reporting():
             ctx = self.ctx
             wait_status(ctx, clone_id, self.step, timeout=ctx.options.ready_timeout)
@@ -575,6 +614,12 @@ class Recreate(Step):
         super().__init__(ctx, provides="recreated_id")
 
     def execute(self, source: dict[str, Any]) -> str:
+        try:
+            return self._recreate(source)
+        finally:
+            self.ctx.creating.give_back(self.ctx.lb_id)
+
+    def _recreate(self, source: dict[str, Any]) -> str:
         with self.reporting():
             ctx = self.ctx
             lb = from_json(LoadBalancer, source)
@@ -586,6 +631,7 @@ class Recreate(Step):
                 if found:
                     lb_id = found[0].id
                 else:
+                    ctx.creating.take(ctx.lb_id)
                     body = clone_mod.build_clone_body(
                         lb, campaign_id=ctx.campaign_id, target=ctx.target, name=lb.name, vip_address=lb.vip_address
                     )
