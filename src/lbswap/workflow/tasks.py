@@ -417,12 +417,25 @@ class WaitReady(Step):
                 diff = sorted(k for k in want if want.get(k) != got.get(k))
                 raise SwapFailed(f"the clone {clone_id} differs from the source in {', '.join(diff)}")
             for _left in ctx.polls(ctx.options.ready_timeout):
-                worse = _less_healthy(ctx.cloud.read_graph(ctx.lb_id), clone)
+                worse = not_ready(ctx.cloud.read_graph(ctx.lb_id), clone)
                 if not worse:
                     return to_json(clone)  # type: ignore[no-any-return]
-                ctx.emit(self.step, "info", f"waiting for member health: {worse}")
+                ctx.emit(self.step, "info", f"holding the flip: {worse}")
                 clone = ctx.cloud.read_graph(clone_id)
-            raise WaitFailed(f"the clone's members stayed less healthy than the source's: {worse}")
+            raise WaitFailed(f"the clone did not become ready: {worse}")
+
+
+def not_ready(source: LoadBalancer, clone: LoadBalancer) -> str:
+    """What holds the flip back, named (empty when nothing does): the clone's provisioning status, each of its
+    amphorae (ALLOCATED and booted), its operating status against the source's, and member by member health."""
+    if clone.provisioning_status != "ACTIVE":
+        return f"the clone {clone.id} is {clone.provisioning_status}"
+    for amphora in clone.amphorae:
+        if amphora.status not in ("ALLOCATED", "READY"):
+            return f"amphora {amphora.id} ({amphora.role}) of the clone is {amphora.status}"
+    if HEALTH_RANK.get(clone.operating_status, 1) < HEALTH_RANK.get(source.operating_status, 1):
+        return f"the clone is {clone.operating_status}, the source {source.operating_status}"
+    return _less_healthy(source, clone)
 
 
 def _less_healthy(source: LoadBalancer, clone: LoadBalancer) -> str:
