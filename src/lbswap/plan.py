@@ -463,7 +463,7 @@ def fleet_findings(
                         True,
                     )
                 )
-        amps = capacity.amphorae(need.topology) * in_flight
+        amps = capacity.amphorae(need.topology) * min(in_flight, len(needs))
         if compute is None and need is needs[0]:  # said once, on the first clone of the fleet
             extra.setdefault(plan.lb_id, []).append(
                 Finding(
@@ -473,12 +473,12 @@ def fleet_findings(
                     False,
                 )
             )
-        elif compute is not None and (compute.free("instances") or amps) < amps:
+        elif compute is not None and (room := compute.free("instances")) is not None and room < amps:
             extra.setdefault(plan.lb_id, []).append(
                 Finding(
                     "compute-quota",
-                    f"Octavia's service project has room for {compute.free('instances')} instance(s); "
-                    f"{in_flight} clone(s) at once need {amps}: raise its quota or lower --parallel",
+                    f"Octavia's service project has room for {room} instance(s); "
+                    f"{min(in_flight, len(needs))} clone(s) at once need {amps}: raise its quota or lower --parallel",
                     True,
                 )
             )

@@ -82,12 +82,6 @@ def test_a_main_vip_with_no_recorded_address_takes_the_floating_ip_on_its_port()
     assert addresses[0].describe() == "(unknown) on subnet sub-v4"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="latent bug: a floating IP on the main VIP port with no recorded fixed_ip_address is matched by port "
-    "to every additional VIP on that port, so an IPv6 additional VIP is reported kept (Neutron floating IPs are "
-    "IPv4 only); the fake, local and openstack backends record fixed_ip_address today",
-)
 def test_a_bare_floating_ip_on_the_main_port_does_not_keep_an_ipv6_additional_vip() -> None:
     bare_main = FloatingIP("fip-1", "203.0.113.5", "port-vip", None)
     addresses = client_addresses(lb(AdditionalVip("sub-v6", "2001:db8::10"), fips=(bare_main,)), "fip-swap")

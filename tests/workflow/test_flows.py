@@ -74,11 +74,6 @@ def test_an_unknown_strategy_raises_for_the_forward_phase() -> None:
         flows.build("bogus", "forward", ctx())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows.build('bogus', 'main', ...) returns snapshot+preflight instead of raising: an unknown strategy "
-    "is only refused when the forward phase is built, after the main phase ran",
-)
 def test_an_unknown_strategy_raises_for_the_main_phase() -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         flows.build("bogus", "main", ctx())
