@@ -110,7 +110,7 @@ def test_a_target_flavor_found_becomes_the_target() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "advice"), [("ERROR", "openstack loadbalancer failover"), ("PENDING_UPDATE", "wait until")]
+    ("status", "advice"), [("ERROR", "--repair"), ("PENDING_UPDATE", "wait until")]
 )
 def test_not_active_blocks_with_advice_per_status(status: str, advice: str) -> None:
     finding = only(plan_of(with_fip(provisioning_status=status)), "not-active")
@@ -522,9 +522,21 @@ def test_every_finding_code_of_plan_py_is_tested_here() -> None:
     from pathlib import Path
 
     import lbswap.plan
+    import lbswap.planning.rules
 
-    source = Path(lbswap.plan.__file__).read_text()
+    source = Path(lbswap.plan.__file__).read_text() + Path(lbswap.planning.rules.__file__).read_text()
     codes = set(re.findall(r'Finding\(\s*"([a-z-]+)"', source))
     tests = Path(__file__).read_text()
     assert len(codes) >= 22
     assert {c for c in codes if f'"{c}")' not in tests} == set()  # each code is asserted: found(plan, "code")
+
+
+# --- why rotate: repair ----------------------------------------------------------------------------------------
+
+
+def test_repair_takes_a_load_balancer_in_error_through_failover() -> None:
+    facts = make_facts(with_fip(provisioning_status="ERROR"))
+    plan = evaluate(facts, PlanOptions(repair=True))
+    assert plan.strategy == "failover"
+    assert not only(plan, "repair").blocking and not plan.blocking
+    assert found(evaluate(facts, PlanOptions()), "not-active")[0].blocking

@@ -53,7 +53,18 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tag", metavar="TAG")
     group.add_argument("--provider", metavar="NAME", help="only load balancers of this provider")
     group.add_argument("--stale-image", action="store_true", help="only LBs with an amphora on an older image")
-    group.add_argument("--image-tag", default="amphora", help="the amphora image tag (default: amphora)")
+    group.add_argument(
+        "--image-tag", default="amphora", help="the amphora image tag where the flavor sets none (default: amphora)"
+    )
+    group.add_argument("--image-owner", metavar="PROJECT_ID", help="only images of this owner (amp_image_owner_id)")
+    group.add_argument("--older-than", type=_non_negative_float, metavar="DAYS", help="amphorae older than DAYS")
+    group.add_argument(
+        "--cert-expiring-within", type=_non_negative_float, metavar="DAYS", help="amphora certificates expiring soon"
+    )
+    group.add_argument(
+        "--force", action="store_true", help="rotate even amphorae on the newest image (after a CA or key change)"
+    )
+    group.add_argument("--repair", action="store_true", help="load balancers in ERROR, through Octavia's failover")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:

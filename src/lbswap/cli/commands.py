@@ -87,24 +87,49 @@ def cloud_from(args: argparse.Namespace) -> Iterator[Cloud]:
 # --- selection ---------------------------------------------------------------------------------------------
 
 
+def _criteria(args: argparse.Namespace) -> Any:
+    from lbswap.rotation import Criteria
+
+    return Criteria(
+        stale_image=args.stale_image,
+        older_than_days=args.older_than,
+        cert_expiring_within_days=args.cert_expiring_within,
+        force=args.force,
+        repair=args.repair,
+    )
+
+
 def _has_selection(args: argparse.Namespace) -> bool:
-    return bool(args.lb or args.all or args.project or args.tag or args.stale_image or args.provider)
+    return bool(args.lb or args.all or args.project or args.tag or args.provider or _criteria(args).any)
 
 
 def select(cloud: Cloud, args: argparse.Namespace, *, default_all: bool) -> list[model.LBSummary]:
     from lbswap.plan import resolve_selection
 
     if not _has_selection(args) and not default_all:
-        raise BadInput("select load balancers with --lb ID_OR_NAME, --all, --tag, --project or --stale-image")
+        raise BadInput(
+            "select load balancers with --lb ID_OR_NAME, --all, --tag, --project, or why to rotate: --stale-image, "
+            "--older-than DAYS, --cert-expiring-within DAYS, --force, --repair"
+        )
     everything = not args.lb and not args.tag and not args.project
     chosen = resolve_selection(
         cloud, names_or_ids=list(args.lb), all_=args.all or everything, project_id=args.project, tag=args.tag
     )
     if args.provider:
         chosen = [lb for lb in chosen if lb.provider == args.provider]
-    if args.stale_image:
-        newest = _newest_image(cloud, args.image_tag)
-        chosen = [lb for lb in chosen if _is_stale(cloud.list_amphorae(lb.id), newest)]
+    criteria = _criteria(args)
+    if criteria.any:  # why rotate: any one reason selects a load balancer
+        from lbswap.rotation import ImageCatalog, reasons
+
+        catalog = ImageCatalog(cloud, args.image_tag, args.image_owner)
+        now = cloud.clock.now()
+        kept = []
+        for lb in chosen:
+            newest = catalog.newest(lb.flavor_id)
+            amphorae = cloud.list_amphorae(lb.id) if lb.provider == "amphora" else []
+            if reasons(lb, amphorae, newest.id if newest else None, criteria, now):
+                kept.append(lb)
+        chosen = kept
     return chosen
 
 
@@ -210,6 +235,9 @@ def _plan_options(args: argparse.Namespace) -> Any:
         image_tag=args.image_tag,
         parallel=args.parallel,
         accept_address_change=args.accept_address_change,
+        image_owner=args.image_owner,
+        force=args.force,
+        repair=args.repair,
         owned_tags=tuple(args.owned_tag),
         allow_owned=tuple(args.allow_owned),
         max_creating=args.max_creating,
@@ -276,7 +304,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _swap_options(args: argparse.Namespace) -> Any:
     from lbswap.workflow.runner import SwapOptions
 
-    return SwapOptions(drain_timeout=args.drain_timeout, keep_source_minutes=args.keep_source)
+    return SwapOptions(
+        drain_timeout=args.drain_timeout,
+        keep_source_minutes=args.keep_source,
+        image_tag=args.image_tag,
+        image_owner=args.image_owner,
+        force=args.force,
+        repair=args.repair,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
