@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tier 3: the local data plane with real packets (root: namespaces, haproxy, keepalived, nftables).
 # Sets up what it needs, then runs the tests marked `dataplane`. With CI=true nothing may skip: a missing
-# prerequisite fails the run.
+# prerequisite fails the run. A namespace or run directory the run created and left behind fails it too
+# (every test also checks its own cloud right after `down`; this catches what outlives a test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,4 +15,16 @@ args=(-q -p no:cacheprovider -m dataplane tests/dataplane)
 if [ "${CI:-}" = "true" ]; then
   args+=(-rs)  # show why, should anything skip; the fixtures fail instead of skipping under CI
 fi
-exec .venv/bin/python -m pytest "${args[@]}"
+footprint() {
+  { ip netns list | awk '{print "namespace " $1}'; ls /run/lbswap 2>/dev/null | sed 's|^|directory /run/lbswap/|'; } \
+    | sort
+}
+before=$(footprint)
+status=0
+.venv/bin/python -m pytest "${args[@]}" || status=$?
+left=$(comm -13 <(echo "$before") <(footprint))
+if [ -n "$left" ]; then
+  echo "test-dataplane: the run left behind: $(echo "$left" | paste -sd, -)" >&2
+  [ "$status" -ne 0 ] || status=1
+fi
+exit "$status"

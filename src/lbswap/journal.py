@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.errors import JournalError, LeaseHeld, LockHeld, StopSwap, StorageError
+from lbswap.state import HOLDING
 
 SCHEMA_VERSION = 2
-MIN_FREE_BYTES = 8 * 1024 * 1024  # below this a run does not start: a campaign must be able to record itself
+MIN_FREE_BYTES = 2 * 1024 * 1024  # below this a run does not start: a campaign must be able to record itself
 #: A lease whose holder runs on another host is taken over after this long without a heartbeat (seconds).
 LEASE_TIMEOUT = float(os.environ.get("LBSWAP_LEASE_TIMEOUT", "60"))
 HEARTBEAT_SECONDS = 5.0
-HOLDING_STATES = ("pending", "running", "kept")
+HOLDING_STATES = tuple(str(state) for state in HOLDING)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lbswap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lbswap_campaigns (
@@ -205,7 +206,13 @@ class Journal:
                 try:
                     backend.get_connection().upgrade()
                 except Exception as exc:  # sqlalchemy and alembic errors: the file is not usable
-                    raise JournalError(f"journal {self.path}: cannot prepare the taskflow tables ({exc})") from None
+                    cause = storage_cause(exc)
+                    if cause:
+                        raise StorageError(
+                            f"journal {self.path}: cannot write ({cause}): free space or fix the disk, then retry"
+                        ) from None
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise JournalError(f"journal {self.path}: cannot prepare the taskflow tables ({first})") from None
                 self._backend = backend
             return self._backend
 
@@ -426,6 +433,24 @@ def _holder_alive(lease: Lease, now: float) -> bool:
     if lease.holder.host == socket.gethostname():
         return lease.holder.alive()
     return now - lease.heartbeat < LEASE_TIMEOUT
+
+
+_STORAGE_WORDS = ("disk is full", "database or disk", "readonly", "read-only", "disk i/o", "unable to open")
+
+
+def storage_cause(exc: BaseException) -> str | None:
+    """The first line of a storage failure (full disk, read-only, I/O error) anywhere in the exception's chain
+    (taskflow wraps sqlalchemy, which wraps sqlite), or None."""
+    seen: BaseException | None = exc
+    for _depth in range(10):
+        if seen is None:
+            return None
+        text = str(seen).lower()
+        for word in _STORAGE_WORDS:
+            if word in text:
+                return word if len(text) > 200 else str(seen).splitlines()[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def check_writable(path: Path) -> None:

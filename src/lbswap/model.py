@@ -157,6 +157,8 @@ class Amphora:
     image_id: str
     status: str = "ALLOCATED"
     compute_id: str = ""
+    created_at: str | None = None  # ISO 8601 with its UTC offset; None where the cloud does not say
+    cert_expiration: str | None = None  # the amphora certificate's expiry, ISO 8601 like created_at
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ class Image:
     name: str
     tags: tuple[str, ...] = ()
     created_at: str = ""
+    owner: str = ""  # the project that owns the image (Octavia's amp_image_owner_id filters on it)
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,17 @@ class QuotaUsage:
         if limit < 0:
             return None
         return limit - self.in_use.get(kind, 0)
+
+
+@dataclass(frozen=True)
+class StackResource:
+    """A load balancer held by an orchestration stack (Heat; Magnum clusters are Heat stacks too)."""
+
+    stack_id: str
+    stack_name: str
+    resource_name: str
+    physical_id: str
+    owner: str = "heat"  # heat | magnum
 
 
 @dataclass(frozen=True)

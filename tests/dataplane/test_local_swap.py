@@ -4,7 +4,6 @@ nothing behind."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from lbswap.journal import Journal
 from lbswap.plan import PlanOptions, make_plans
 from lbswap.probe import ProbeProcess, Target, summarize, with_images
 from lbswap.workflow.runner import Event, SwapOptions, run_campaign
+from tests.dataplane.conftest import footprint, leftovers
 
 pytestmark = pytest.mark.dataplane
 
@@ -68,15 +68,10 @@ def test_down_leaves_nothing_behind(tmp_path: Path) -> None:
         local.up(boot_seconds=0.5)
         seed(local, [("one", "SINGLE", "HTTP", 80), ("pair", "ACTIVE_STANDBY", "TCP", 5432)])
         assert len(apply.list_namespaces(local.prefix)) == 2 + 2 + 3  # router, client, 2 members, 3 amphorae
+        seen = footprint(local.prefix, local.directory)
+        assert {"ext0", "br-tenant", "m0", "m1"} <= seen.links
     finally:
         local.down()
-    assert apply.list_namespaces(local.prefix) == []
-    leftovers = subprocess.run(["pgrep", "-af", local.prefix], capture_output=True, text=True).stdout
-    leftovers += subprocess.run(["pgrep", "-af", str(local.directory)], capture_output=True, text=True).stdout
-    assert [line for line in leftovers.splitlines() if "pgrep" not in line] == []
-    assert not (apply.RUN_ROOT / local.prefix).exists()
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    assert "br-tenant" not in links and "ext0" not in links
-    assert local.prefix not in subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert leftovers(seen) == []
     assert not local.files.exists()
     assert local.down()["removed_namespaces"] == []  # idempotent

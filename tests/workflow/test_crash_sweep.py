@@ -25,11 +25,11 @@ def _audit_of_clean_run(tmpl, where: Path, strategy: str) -> list[dict]:
     return after["audit"]
 
 
-def _crash_then_resume(run_cli, sc: Scenario, **faults) -> dict:
+def _crash_then_resume(run_cli, sc: Scenario, *, env: dict[str, str] | None = None, **faults) -> dict:
     before = fake.FakeCloud(sc.cloud_path).snapshot_state()
     fake.set_faults(sc.cloud_path, **faults)
     backend = ["--backend", f"fake:{sc.cloud_path}", "--journal", str(sc.journal_path)]
-    run = run_cli([*backend, "run", "--lb", sc.lb_id, "--strategy", sc.strategy, "--allow-downtime", "--yes"])
+    run = run_cli([*backend, "run", "--lb", sc.lb_id, "--strategy", sc.strategy, "--allow-downtime", "--yes"], env=env)
     assert run.returncode == 137, (run.returncode, run.stderr[-2000:])
     fake.clear_faults(sc.cloud_path)
     resumed = run_cli([*backend, "resume", "-f", "json"])
@@ -62,12 +62,14 @@ def test_crash_during_a_rollback_then_resume(tmpl, tmp_path: Path, run_cli) -> N
     assert clean.returncode == 0, clean.stderr
     audit = fake.FakeCloud(sc.cloud_path).snapshot_state()["audit"]
     flip = next(a for a in audit if a["call"] == "move_floating_ip")
-    # an API error on the call after the flip (the post-flip check) starts a rollback: flip back, delete clone
+    # an API error on the call after the flip (the post-flip check) starts a rollback: flip back, delete clone;
+    # reads retry such errors, so the run turns retries off
     n_flip = [a["n"] for a in audit].index(flip["n"]) + 1
     for crash_at in (n_flip + 1, n_flip + 2):
         swap = _crash_then_resume(
             run_cli,
             scenario(tmpl, tmp_path / f"rb{crash_at}", "fip-swap"),
+            env={"LBSWAP_READ_RETRY_SECONDS": "0"},
             fail_at=flip["call_n"] + 1,
             crash_at=crash_at,
         )

@@ -53,7 +53,18 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tag", metavar="TAG")
     group.add_argument("--provider", metavar="NAME", help="only load balancers of this provider")
     group.add_argument("--stale-image", action="store_true", help="only LBs with an amphora on an older image")
-    group.add_argument("--image-tag", default="amphora", help="the amphora image tag (default: amphora)")
+    group.add_argument(
+        "--image-tag", default="amphora", help="the amphora image tag where the flavor sets none (default: amphora)"
+    )
+    group.add_argument("--image-owner", metavar="PROJECT_ID", help="only images of this owner (amp_image_owner_id)")
+    group.add_argument("--older-than", type=_non_negative_float, metavar="DAYS", help="amphorae older than DAYS")
+    group.add_argument(
+        "--cert-expiring-within", type=_non_negative_float, metavar="DAYS", help="amphora certificates expiring soon"
+    )
+    group.add_argument(
+        "--force", action="store_true", help="rotate even amphorae on the newest image (after a CA or key change)"
+    )
+    group.add_argument("--repair", action="store_true", help="load balancers in ERROR, through Octavia's failover")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +87,29 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="circuit breaker: start no swap after N failed or rolled back (default 1; 0 = never stop)",
     )
+    group.add_argument(
+        "--rate", type=_positive_float, metavar="N", help="start at most N swaps per minute (pace a large fleet)"
+    )
+    group.add_argument("--max-creating", type=_positive_int, metavar="N", help="at most N clones being built at once")
+    group.add_argument(
+        "--accept-address-change",
+        action="store_true",
+        help="allow a fip-swap that changes an address without a floating IP in front (the plan names them)",
+    )
+    group.add_argument(
+        "--owned-tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="load balancers with this tag are held by a tool of yours (repeatable): blocked unless allowed",
+    )
+    group.add_argument(
+        "--allow-owned",
+        type=_kinds,
+        default=(),
+        metavar="KIND[,KIND]",
+        help="proceed with load balancers held by: kubernetes, cluster-api, heat, magnum, tagged",
+    )
 
 
 def _non_negative_float(text: str) -> float:
@@ -86,6 +120,23 @@ def _non_negative_float(text: str) -> float:
     if value < 0 or value != value:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    from lbswap.planning.owners import KINDS
+
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(KINDS)}")
+    return kinds
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:
@@ -280,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     # taskflow logs every failed step with a traceback at WARNING; lbswap reports failures itself
-    logging.getLogger("taskflow").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
+    for noisy in ("taskflow", "oslo_utils"):  # they log a dropped storage error as a traceback
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     if not args.command:
         build_parser().print_usage(sys.stderr)
         return 2

@@ -87,24 +87,49 @@ def cloud_from(args: argparse.Namespace) -> Iterator[Cloud]:
 # --- selection ---------------------------------------------------------------------------------------------
 
 
+def _criteria(args: argparse.Namespace) -> Any:
+    from lbswap.rotation import Criteria
+
+    return Criteria(
+        stale_image=args.stale_image,
+        older_than_days=args.older_than,
+        cert_expiring_within_days=args.cert_expiring_within,
+        force=args.force,
+        repair=args.repair,
+    )
+
+
 def _has_selection(args: argparse.Namespace) -> bool:
-    return bool(args.lb or args.all or args.project or args.tag or args.stale_image or args.provider)
+    return bool(args.lb or args.all or args.project or args.tag or args.provider or _criteria(args).any)
 
 
 def select(cloud: Cloud, args: argparse.Namespace, *, default_all: bool) -> list[model.LBSummary]:
     from lbswap.plan import resolve_selection
 
     if not _has_selection(args) and not default_all:
-        raise BadInput("select load balancers with --lb ID_OR_NAME, --all, --tag, --project or --stale-image")
+        raise BadInput(
+            "select load balancers with --lb ID_OR_NAME, --all, --tag, --project, or why to rotate: --stale-image, "
+            "--older-than DAYS, --cert-expiring-within DAYS, --force, --repair"
+        )
     everything = not args.lb and not args.tag and not args.project
     chosen = resolve_selection(
         cloud, names_or_ids=list(args.lb), all_=args.all or everything, project_id=args.project, tag=args.tag
     )
     if args.provider:
         chosen = [lb for lb in chosen if lb.provider == args.provider]
-    if args.stale_image:
-        newest = _newest_image(cloud, args.image_tag)
-        chosen = [lb for lb in chosen if _is_stale(cloud.list_amphorae(lb.id), newest)]
+    criteria = _criteria(args)
+    if criteria.any:  # why rotate: any one reason selects a load balancer
+        from lbswap.rotation import ImageCatalog, reasons
+
+        catalog = ImageCatalog(cloud, args.image_tag, args.image_owner)
+        now = cloud.clock.now()
+        kept = []
+        for lb in chosen:
+            newest = catalog.newest(lb.flavor_id)
+            amphorae = cloud.list_amphorae(lb.id) if lb.provider == "amphora" else []
+            if reasons(lb, amphorae, newest.id if newest else None, criteria, now):
+                kept.append(lb)
+        chosen = kept
     return chosen
 
 
@@ -209,6 +234,13 @@ def _plan_options(args: argparse.Namespace) -> Any:
         allow_downtime=args.allow_downtime,
         image_tag=args.image_tag,
         parallel=args.parallel,
+        accept_address_change=args.accept_address_change,
+        image_owner=args.image_owner,
+        force=args.force,
+        repair=args.repair,
+        owned_tags=tuple(args.owned_tag),
+        allow_owned=tuple(args.allow_owned),
+        max_creating=args.max_creating,
     )
 
 
@@ -229,6 +261,8 @@ def _plan_rows(plans: Sequence[Any]) -> list[dict[str, Any]]:
             "strategy": p.strategy,
             "downtime": p.downtime,
             "blocking": p.blocking,
+            "addresses": [a.to_json() for a in p.addresses],
+            "owners": [{"kind": o.kind, "owner": o.detail, "follow_up": o.follow_up} for o in p.owners],
             "findings": [{"code": f.code, "message": f.message, "blocking": f.blocking} for f in p.findings],
         }
         for p in plans
@@ -238,13 +272,14 @@ def _plan_rows(plans: Sequence[Any]) -> list[dict[str, Any]]:
 def _plan_table(rows: list[dict[str, Any]]) -> None:
     _rich_table(
         "plan",
-        ["id", "name", "strategy", "downtime", "findings"],
+        ["id", "name", "strategy", "downtime", "addresses that change", "findings"],
         [
             (
                 r["id"],
                 r["name"],
                 r["strategy"] or "-",
                 r["downtime"],
+                " ".join(a["address"] or "?" for a in r["addresses"] if not a["kept"]) or "none",
                 "\n".join(("BLOCKS: " if f["blocking"] else "") + f["message"] for f in r["findings"]) or "-",
             )
             for r in rows
@@ -269,7 +304,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _swap_options(args: argparse.Namespace) -> Any:
     from lbswap.workflow.runner import SwapOptions
 
-    return SwapOptions(drain_timeout=args.drain_timeout, keep_source_minutes=args.keep_source)
+    return SwapOptions(
+        drain_timeout=args.drain_timeout,
+        keep_source_minutes=args.keep_source,
+        image_tag=args.image_tag,
+        image_owner=args.image_owner,
+        force=args.force,
+        repair=args.repair,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -277,6 +319,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import new_campaign_id, run_campaign
 
     journal = Journal(journal_path(args))
+    journal.backend  # noqa: B018 - taskflow's tables now, so that a full disk shows before anything changes
     with cloud_from(args) as cloud:
         chosen = select(cloud, args, default_all=False)
         journal.check_free([lb.id for lb in chosen])  # before planning: the holder is the clearest reason
@@ -309,7 +352,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _policy(args: argparse.Namespace) -> Any:
     from lbswap.workflow.runner import FleetPolicy
 
-    return FleetPolicy(parallel=args.parallel, canary=args.canary, max_failures=args.max_failures or None)
+    return FleetPolicy(
+        parallel=args.parallel,
+        canary=args.canary,
+        max_failures=args.max_failures or None,
+        rate=args.rate,
+        max_creating=args.max_creating,
+    )
 
 
 def _confirm(plans: Sequence[Any], args: argparse.Namespace) -> None:

@@ -20,6 +20,7 @@ from lbswap.model import (
     LoadBalancer,
     Provider,
     QuotaUsage,
+    StackResource,
     Stats,
 )
 
@@ -227,6 +228,16 @@ class Cloud(Protocol):
 
     def list_images(self, tag: str) -> list[Image]:
         """Amphora images carrying ``tag``, newest first."""
+        ...
+
+    def list_stack_resources(self) -> list[StackResource]:
+        """Load balancers held by orchestration stacks (Heat, Magnum) visible to the caller; empty where the
+        cloud has no orchestration service."""
+        ...
+
+    def service_compute_quota(self) -> QuotaUsage | None:
+        """Octavia's service project compute quota (``instances``, ``cores``, ``ram``, ``server_groups``) where
+        the caller may read it, else None (the plan then says capacity is unknown)."""
         ...
 
     def close(self) -> None:

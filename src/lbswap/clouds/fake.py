@@ -61,6 +61,7 @@ from lbswap.model import (
     LoadBalancer,
     Provider,
     QuotaUsage,
+    StackResource,
     Stats,
     from_json,
 )
@@ -404,6 +405,15 @@ class FakeCloud:
     def list_images(self, tag: str) -> list[Image]:
         with self._call("list_images") as state:
             return [from_json(Image, i) for i in _images(state, tag)]
+
+    def list_stack_resources(self) -> list[StackResource]:
+        with self._call("list_stack_resources") as state:
+            return [from_json(StackResource, r) for r in state.get("stacks", [])]
+
+    def service_compute_quota(self) -> QuotaUsage | None:
+        with self._call("service_compute_quota") as state:
+            quota = state.get("service_quota")
+            return QuotaUsage(limits=dict(quota["limits"]), in_use=dict(quota["in_use"])) if quota else None
 
     # --- operator and test helpers (not part of the Cloud protocol) -----------------------------------
 

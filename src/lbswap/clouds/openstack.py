@@ -51,6 +51,7 @@ from lbswap.model import (
     Pool,
     Provider,
     QuotaUsage,
+    StackResource,
     Stats,
     from_json,
 )
@@ -514,6 +515,20 @@ class OpenStackCloud:
             protocols, algorithms = PROVIDER_LIMITS[name]
             return Provider(name=name, listener_protocols=protocols, lb_algorithms=algorithms)
         return Provider(name=name)
+
+    def list_stack_resources(self) -> list[StackResource]:
+        if not self._has_service("orchestration"):
+            return []  # no Heat in this cloud (the tier 2 stack has none): no stack can hold a load balancer
+        found = []
+        with _api("orchestration stacks"):
+            for stack in self._conn.orchestration.stacks():
+                owner = "magnum" if any("magnum" in str(t).lower() for t in (stack.tags or ())) else "heat"
+                for res in self._conn.orchestration.resources(stack, resource_type="OS::Octavia::LoadBalancer"):
+                    found.append(StackResource(stack.id, stack.name, res.name, res.physical_resource_id or "", owner))
+        return found
+
+    def service_compute_quota(self) -> QuotaUsage | None:
+        return None  # Octavia's service project is not readable to an ordinary caller: capacity unknown
 
     def list_images(self, tag: str) -> list[Image]:
         if not self._has_service("image"):

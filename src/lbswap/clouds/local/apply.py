@@ -14,11 +14,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lbswap.clouds.local import procs
 from lbswap.clouds.local import state as st
 from lbswap.errors import CloudError
 
+NETNS_DIR = Path("/run/netns")  # where `ip netns add` mounts a namespace
 RUN_ROOT = Path("/run/lbswap")  # short paths: a unix socket path must stay under 108 bytes
 BRIDGE = "br-tenant"
+WORKER_MODULE = "lbswap.clouds.local.worker"
+REAP_WAIT = 5.0  # seconds `down` waits for the parent (pid 1 here) to reap what it stopped
 
 
 def run(cmd: Sequence[str], *, stdin: str | None = None, check: bool = True, timeout: float = 30.0) -> str:
@@ -178,38 +182,45 @@ def wait_listening(ns: str, address: str, port: int, timeout: float) -> bool:
     return False
 
 
-def lab_down(prefix: str) -> list[str]:
-    """Stop every process in this lab's namespaces (by pid) and delete the namespaces; returns what was removed."""
-    removed = []
+def lab_down(prefix: str, state_dir: Path) -> list[str]:
+    """Take the whole lab away; returns the namespaces removed. Returns only once it is all gone: first the
+    workers of ``state_dir`` (so that none plugs anything new), then every process in the lab's namespaces,
+    then the namespaces, which hold every link and the nftables table.
+
+    :raises CloudError: something could not be removed; one line names what (and the namespaces are kept while
+        a process still runs in them, so that a second ``down`` finds it again).
+    """
+    workers = procs.stop(procs.runs_module(WORKER_MODULE, str(state_dir)))
     namespaces = list_namespaces(prefix)
+    ids = {i for i in (procs.netns_id(NETNS_DIR / ns) for ns in namespaces) if i is not None}
+    members = procs.stop(procs.in_netns(ids))
+    if workers.running or members.running:
+        stuck = dict.fromkeys(p.describe() for p in workers.running + members.running)
+        raise CloudError(f"local cloud {prefix}: could not stop {', '.join(stuck)}")
     for ns in namespaces:
-        for pid in _ns_pids(ns):
-            kill_pid(pid, signal.SIGKILL)
-    for ns in namespaces:
-        for pid in _ns_pids(ns):
-            wait_gone(pid, 2.0)
         run(["ip", "netns", "delete", ns], check=False)
-        removed.append(ns)
+    kept = list_namespaces(prefix)
+    holders = [p for p in procs.scan() if procs.in_netns(ids)(p)]
+    if kept or holders:
+        what = [f"namespace {ns}" for ns in kept] + [f"{p.describe()} (in a deleted namespace)" for p in holders]
+        raise CloudError(f"local cloud {prefix}: could not remove {', '.join(what)}")
+    # exited is not enough: until reaped they are still in the process list (an operator's `pgrep haproxy`)
+    procs.wait_reaped(workers.signalled + members.signalled, REAP_WAIT)
     directory = RUN_ROOT / prefix
     if directory.exists():
         for path in directory.iterdir():
             path.unlink(missing_ok=True)
         directory.rmdir()
-    if RUN_ROOT.exists() and not any(RUN_ROOT.iterdir()):
+    with contextlib.suppress(OSError):  # another cloud's directory may appear meanwhile: then it stays
         RUN_ROOT.rmdir()
-    return removed
-
-
-def _ns_pids(ns: str) -> list[int]:
-    out = run(["ip", "netns", "pids", ns], check=False)
-    return [int(p) for p in out.split() if p.isdigit()]
+    return namespaces
 
 
 # --- amphorae -----------------------------------------------------------------------------------------------
 
 
 def amphora_files(prefix: str, amphora: Mapping[str, Any]) -> dict[str, Path]:
-    base = run_dir(prefix) / f"a{amphora['index']}"
+    base = RUN_ROOT / prefix / f"a{amphora['index']}"  # a read must not recreate the directory after `down`
     return {
         "cfg": base.with_suffix(".cfg"),
         "pid": base.with_suffix(".pid"),
@@ -230,6 +241,7 @@ def amphora_up(
     ns = amphora["ns"]
     _plug(prefix, ns, f"a{amphora['index']}", [amphora["address"]] + ([vip] if vip else []))
     ns_run(ns, ["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"])
+    run_dir(prefix)
     files = amphora_files(prefix, amphora)
     files["cfg"].write_text(haproxy_cfg)
     files["pid"].unlink(missing_ok=True)
@@ -261,11 +273,11 @@ def amphora_down(prefix: str, amphora: Mapping[str, Any], *, soft: bool, timeout
     else:
         run(["ip", "-n", router, "link", "del", f"a{amphora['index']}"], check=False)
     kill_pid(read_pid(files["kpid"]), signal.SIGTERM)
-    if ns in list_namespaces(prefix):
-        for leftover in _ns_pids(ns):
-            kill_pid(leftover, signal.SIGKILL)
-        for leftover in _ns_pids(ns):
-            wait_gone(leftover, 2.0)
+    netns = procs.netns_id(NETNS_DIR / ns)
+    if netns is not None:
+        left = procs.stop(procs.in_netns({netns}), grace=0.0).running
+        if left:  # the namespace stays: `local down` finds these again
+            raise CloudError(f"amphora {ns}: could not stop {', '.join(p.describe() for p in left)}")
         run(["ip", "netns", "delete", ns], check=False)
     run(["ip", "-n", router, "link", "del", f"a{amphora['index']}"], check=False)
     for path in files.values():

@@ -5,6 +5,7 @@ lbswap that asked is killed. Statuses are derived on read: a worker that died ha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ from lbswap.model import (
     LoadBalancer,
     Provider,
     QuotaUsage,
+    StackResource,
     Stats,
     from_json,
 )
@@ -61,6 +63,7 @@ class LocalCloud:
         return f"local:{self.directory}"
 
     def identity(self) -> str:
+        """This cloud's identity, recorded with a campaign: its state directory."""
         return f"local:{os.path.realpath(self.directory)}"
 
     def close(self) -> None:
@@ -69,6 +72,8 @@ class LocalCloud:
     @contextmanager
     def _state(self, *, write: bool = True) -> Iterator[dict[str, Any]]:
         with self.files.open(write=write) as state:
+            if write and state.get("stopping"):
+                raise CloudError(f"the local cloud in {self.directory} is being taken down", status_code=503)
             if _refresh(state) and not write:
                 self.files._save(state)
             yield state
@@ -85,11 +90,11 @@ class LocalCloud:
         for tool in ("ip", "nft", "haproxy", "keepalived", "conntrack", "arping", "setsid"):
             if shutil.which(tool) is None:
                 raise ConfigError(f"{tool} is missing: run scripts/setup-dataplane.sh")
-        if self.files.exists() and f"{self.prefix}-router" in apply.list_namespaces(self.prefix):
+        if self._serving():
             if boot_seconds is not None:
                 self.configure(boot_seconds=boot_seconds)
             return self.status()
-        apply.lab_down(self.prefix)  # a half-built lab from an earlier crash
+        self.down()  # a half-built lab from an earlier crash, or a `down` that did not finish
         state = st.empty_state(self.prefix)
         state["members"] = [dict(m) for m in MEMBERS]
         if boot_seconds is not None:
@@ -99,24 +104,35 @@ class LocalCloud:
             apply.lab_up(self.prefix, state["members"])
             apply.load_nft(self.prefix, render.render_nft([]))
         except CloudError:
-            apply.lab_down(self.prefix)
+            apply.lab_down(self.prefix, self.directory)
             raise
         self.files.create(state)
         return self.status()
 
     def down(self) -> dict[str, Any]:
-        """Stop everything this cloud started and delete its namespaces and state; nothing is left behind."""
+        """Stop every process of this cloud and delete its namespaces (with them its links and nftables table)
+        and its state; returns once all of it is gone, so that nothing of it is left when it returns.
+
+        :raises CloudError: something could not be removed (one line naming it); the state is kept, so that
+            another ``down`` retries.
+        """
         if self.files.exists():
-            try:
-                with self.files.open(write=False) as state:
-                    for op in state["ops"].values():  # workers first, so that none plugs anything new
-                        apply.kill_pid(op.get("pid"))
-                        apply.wait_gone(op.get("pid"), 5.0)
-            except CloudError:
-                pass
-        removed = apply.lab_down(self.prefix)
+            # a fence first: no new operation starts, and a worker that has not begun yet exits at its start
+            with contextlib.suppress(ConfigError), self.files.open(write=True) as state:
+                state["stopping"] = True
+        removed = apply.lab_down(self.prefix, self.directory)
         self.files.remove()
         return {"state_dir": str(self.directory), "prefix": self.prefix, "removed_namespaces": removed}
+
+    def _serving(self) -> bool:
+        """The lab is up and no ``down`` began on it."""
+        if not self.files.exists() or f"{self.prefix}-router" not in apply.list_namespaces(self.prefix):
+            return False
+        try:
+            with self.files.open(write=False) as state:
+                return not state.get("stopping")
+        except ConfigError:
+            return False
 
     def status(self) -> dict[str, Any]:
         namespaces = apply.list_namespaces(self.prefix)
@@ -396,6 +412,12 @@ class LocalCloud:
     def list_images(self, tag: str) -> list[Image]:
         with self._state(write=False) as state:
             return [from_json(Image, i) for i in st.images_with_tag(state, tag)]
+
+    def list_stack_resources(self) -> list[StackResource]:
+        return []  # no orchestration service on the local cloud
+
+    def service_compute_quota(self) -> QuotaUsage | None:
+        return None  # namespaces, not servers: no compute quota to read
 
 
 # --- helpers on the state ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Octavia's VM boot, port plugging and listener configuration, which this lab does
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
 from lbswap.clouds.local.cloud import LocalCloud
 from lbswap.clouds.local.state import boot_image, new_amphora
-from lbswap.errors import CloudError
+from lbswap.errors import CloudError, ConfigError, LbswapError
 
 READY_TIMEOUT = 30.0
 
@@ -52,8 +53,18 @@ def _holds_vip(amphora: dict[str, Any], vip: str) -> bool:
     return f" {vip}/" in out
 
 
+class Stopping(Exception):
+    """The cloud is being taken down (``lbswap local down``): plug nothing more."""
+
+
+def _check_running(state: dict[str, Any]) -> None:
+    if state.get("stopping"):
+        raise Stopping
+
+
 def run_op(cloud: LocalCloud, op_id: str) -> None:
     with cloud.files.open(write=True) as state:
+        _check_running(state)
         op = state["ops"][op_id]
         op["pid"] = os.getpid()
         lb = state["lbs"][op["lb_id"]]
@@ -72,6 +83,7 @@ def run_op(cloud: LocalCloud, op_id: str) -> None:
             apply.amphora_down(cloud.prefix, old, soft=False)
             time.sleep(boot_seconds)  # Octavia's rebuild window (see the module docstring)
             with cloud.files.open(write=True) as state:
+                _check_running(state)
                 current = state["lbs"][lb["id"]]
                 new = new_amphora(state, current, old["role"], cloud.prefix)
                 current["amphorae"] = [new if a["id"] == amp_id else a for a in current["amphorae"]]
@@ -122,9 +134,12 @@ def main(argv: list[str]) -> int:
     cloud = LocalCloud(state_dir)
     try:
         run_op(cloud, op_id)
+    except (Stopping, ConfigError):  # taken down meanwhile (the state file is gone): nothing left to do
+        return 0
     except Exception as exc:  # the load balancer goes ERROR, like Octavia's failed flows
         traceback.print_exc()
-        _fail(cloud, op_id, str(exc))
+        with contextlib.suppress(LbswapError):
+            _fail(cloud, op_id, str(exc))
         return 1
     return 0
 
