@@ -133,6 +133,12 @@ def _successor(after: dict[str, Any], lb_id: str) -> str | None:
     return lb_id
 
 
+def clones_beside_sources(state: dict[str, Any]) -> dict[str, str]:
+    """Clone id -> source id, for every clone whose source still exists (a swap under way or unfinished)."""
+    sources = {lb_id: _source_of(lb) for lb_id, lb in state["lbs"].items()}
+    return {lb_id: source for lb_id, source in sources.items() if source and source in state["lbs"]}
+
+
 def check_fleet(before: dict[str, Any], after: dict[str, Any]) -> None:
     """What an operator must be able to count on, whatever ran and whatever interrupted it.
 
@@ -171,8 +177,9 @@ def check_fleet(before: dict[str, Any], after: dict[str, Any]) -> None:
         if lb_id in before["lbs"]:
             continue
         assert source is not None, f"I4: load balancer {lb_id} ({lb['name']}) appeared without a marker tag"
-        assert source not in after["lbs"], f"I4: clone {lb_id} left beside its source {source}"
         clones.setdefault(source, []).append(lb_id)
+    beside = clones_beside_sources(after)
+    assert not beside, f"I4: clone(s) left beside their sources: {beside}"
     doubles = {s: c for s, c in clones.items() if len(c) > 1}
     assert not doubles, f"I4/I6: more than one clone of a source: {doubles}"
 

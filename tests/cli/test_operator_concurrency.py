@@ -2,7 +2,7 @@
 
 Two `lbswap resume` after an interrupted run: one drives, the other exits 2 naming the holder (or finds
 nothing left when the first was already done). `resume`, `rollback` and `finalize` while a run drives the
-campaign, and against another cloud: exit 2 and nothing changed.
+campaign (and `recover`, which is for a lost journal), and against another cloud: exit 2 and nothing changed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lbswap.clouds import fake
+from tests import invariants
 from tests.operator import (
     RUN_ARGS,
     Calibration,
@@ -72,6 +73,13 @@ def test_resume_rollback_finalize_while_a_run_drives_the_campaign(where: Calibra
             for args in (("resume",), ("resume", campaign), ("rollback", campaign), ("finalize", campaign)):
                 holder_refusal(op.run(*args), run)
                 assert cloud_view(op.state()) == cloud, f"`lbswap {' '.join(args)}` changed the cloud"
+            # recover is for a lost journal: it finds the clones in flight by their tags, and leaves them be
+            recovered = op.run("recover", "--yes")
+            if invariants.clones_beside_sources(op.state()):
+                holder_refusal(recovered, run)
+            else:
+                assert recovered.returncode == 0, recovered
+            assert cloud_view(op.state()) == cloud, "`lbswap recover` changed the cloud under a live run"
             assert op.campaigns() == journal, "the refused commands changed the journal"
         finished = run.wait()
         assert finished.returncode == 0, finished

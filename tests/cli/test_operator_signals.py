@@ -88,3 +88,26 @@ def test_a_killed_run_is_taken_over_by_resume(where: Calibration, tmp_path: Path
         assert first.json(), "resume found nothing to do after a killed run"
         op.resume_until_done()
         op.check_finished(before)
+
+
+def test_an_interrupted_resume_names_its_campaign_and_the_next_resume_finishes_it(
+    where: Calibration, tmp_path: Path
+) -> None:
+    """`resume` drives a campaign as `run` does: SIGTERM stops it the same way, and it can be resumed again."""
+    with Operator(tmp_path, sample=SAMPLE) as op:
+        before = op.state()
+        run = op.start(*RUN_ARGS)
+        op.wait_for_writes(run, where.point(0.1))
+        run.signal(signal.SIGTERM)
+        assert run.wait(60).returncode == 143
+        campaign = op.campaign_id()
+        resume = op.start("resume", campaign, "-f", "json")
+        op.wait_for_writes(resume, op.writes() + (where.last_write - where.first_write) // 4)
+        assert resume.running(), f"the resume ended before its interrupt: {resume.wait()}"
+        resume.signal(signal.SIGTERM)
+        stopped = resume.wait(60)
+        assert stopped.returncode == 143, stopped
+        hints = [line for line in stopped.lines() if "lbswap resume" in line]
+        assert len(hints) == 1 and f"lbswap resume {campaign}" in hints[0], stopped
+        op.resume_until_done()
+        op.check_finished(before, all_done=True)
