@@ -160,17 +160,6 @@ def check_fleet(before: dict[str, Any], after: dict[str, Any]) -> None:
         status = after["lbs"][lb_id]["provisioning_status"]
         assert status == "ACTIVE", f"I1: floating IP {address} points at {lb_id}, which is {status}"
 
-    for lb_id, lb in before["lbs"].items():
-        successor = _successor(after, lb_id)
-        assert successor is not None, f"load balancer {lb_id} ({lb['name']}) lost: neither it nor one clone is left"
-        ports = _ports(after["lbs"][successor])
-        for fip in before["fips"].values():
-            if fip["port_id"] in _ports(lb):
-                assert after["fips"][fip["id"]]["port_id"] in ports, (
-                    f"I1: floating IP {fip['floating_ip_address']} of {lb_id} is not on {successor}, which stands "
-                    "for it"
-                )
-
     clones: dict[str, list[str]] = {}
     for lb_id, lb in after["lbs"].items():
         source = _source_of(lb)
@@ -182,6 +171,17 @@ def check_fleet(before: dict[str, Any], after: dict[str, Any]) -> None:
     assert not beside, f"I4: clone(s) left beside their sources: {beside}"
     doubles = {s: c for s, c in clones.items() if len(c) > 1}
     assert not doubles, f"I4/I6: more than one clone of a source: {doubles}"
+
+    for lb_id, lb in before["lbs"].items():
+        successor = _successor(after, lb_id)
+        assert successor is not None, f"load balancer {lb_id} ({lb['name']}) lost: neither it nor one clone is left"
+        ports = _ports(after["lbs"][successor])
+        for fip in before["fips"].values():
+            if fip["port_id"] in _ports(lb):
+                assert after["fips"][fip["id"]]["port_id"] in ports, (
+                    f"I1: floating IP {fip['floating_ip_address']} of {lb_id} is not on {successor}, which stands "
+                    "for it"
+                )
 
     live_ports = set(owner)
     assert set(after["ports"]) == live_ports, f"I4: leaked ports {set(after['ports']) - live_ports}"
