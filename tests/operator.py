@@ -179,11 +179,14 @@ class Operator:
         raise AssertionError(f"`lbswap resume` still found work after {attempts} runs: {done[-1]}")
 
     def check_finished(self, before: dict[str, Any], *, all_done: bool = False) -> dict[str, Any]:
-        """Every swap terminal, the cloud keeps the fleet invariants, and `status` agrees with the cloud."""
+        """Every swap terminal, the cloud keeps the fleet invariants and each swap's, `status` agrees with it."""
         after = self.state()
         invariants.check_fleet(before, after)
         (campaign,) = self.campaigns()
         invariants.check_status(before, after, campaign["swaps"])
+        for swap in campaign["swaps"]:  # I1-I7 along each swap's own calls in the audit
+            if swap["state"] != "skipped":
+                invariants.check(before, after, swap["id"], swap)
         if all_done:
             states = [s["state"] for s in campaign["swaps"]]
             assert states == ["done"] * len(states), f"not all done: {states}"

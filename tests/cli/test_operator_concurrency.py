@@ -27,6 +27,7 @@ from tests.operator import (
 
 INTERRUPT_SEED = 20261125
 INTERRUPTS = fractions(INTERRUPT_SEED, 10)
+SMALL = 12  # where four swaps in flight suffice (the signal and journal tests calibrate the same size)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,9 @@ def test_two_resumes_at_once_after_an_interrupted_run(where: Calibration, tmp_pa
         op.check_finished(before)
 
 
-def test_resume_rollback_finalize_while_a_run_drives_the_campaign(where: Calibration, tmp_path: Path) -> None:
-    with Operator(tmp_path) as op:
+def test_resume_rollback_finalize_while_a_run_drives_the_campaign(tmp_path_factory: pytest.TempPathFactory) -> None:
+    where = calibration(tmp_path_factory.mktemp("calibration"), SMALL)
+    with Operator(tmp_path_factory.mktemp("drives"), sample=SMALL) as op:
         before = op.state()
         run = op.start(*RUN_ARGS)
         op.wait_for_writes(run, where.point(0.3))
