@@ -157,6 +157,8 @@ class Amphora:
     image_id: str
     status: str = "ALLOCATED"
     compute_id: str = ""
+    created_at: str | None = None  # ISO 8601 with its UTC offset; None where the cloud does not say
+    cert_expiration: str | None = None  # the amphora certificate's expiry, ISO 8601 like created_at
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Run with scripts/test-openstack.sh. A missing stack fails these tests; it never 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import pytest
 import yaml
 
 from lbswap.clone import comparable
-from lbswap.clouds.openstack import OpenStackCloud
+from lbswap.clouds.openstack import OpenStackCloud, _public_url
 from lbswap.errors import NotFound, PreconditionFailed
 from lbswap.journal import Journal
 from lbswap.model import LoadBalancer
@@ -185,6 +186,67 @@ def test_read_graph_maps_the_whole_graph(conn: Any, net: stack.Net, cloud: OpenS
     assert cloud.get_quota(stack.PROJECT).limits["load_balancer"] == -1
     with pytest.raises(NotFound):
         cloud.read_graph("00000000-0000-0000-0000-000000000000")
+
+
+def test_amphora_age_and_certificate_expiry(conn: Any, net: stack.Net, cloud: OpenStackCloud) -> None:
+    """Octavia's amphora API reports created_at and cert_expiration (the noop drivers still issue a
+    certificate from the stack's CA): both are mapped, as ISO 8601 with their UTC offset."""
+    before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    lb = stack.create_lb(conn, stack.small_body(net, stack.unique("amp"), flavor_id=net.flavor_ha))
+    graph = cloud.read_graph(lb["id"])
+    assert sorted(a.role for a in graph.amphorae) == ["BACKUP", "MASTER"]
+    raw = {
+        a["id"]: a for a in conn.load_balancer.get(f"/octavia/amphorae?loadbalancer_id={lb['id']}").json()["amphorae"]
+    }
+    for amphora in [*graph.amphorae, *cloud.list_amphorae(lb["id"])]:
+        assert amphora.created_at is not None and amphora.cert_expiration is not None, amphora
+        created = datetime.datetime.fromisoformat(amphora.created_at)
+        expires = datetime.datetime.fromisoformat(amphora.cert_expiration)
+        assert created.utcoffset() == expires.utcoffset() == datetime.timedelta(0)
+        assert created.replace(tzinfo=None) == datetime.datetime.fromisoformat(raw[amphora.id]["created_at"])
+        assert expires.replace(tzinfo=None) == datetime.datetime.fromisoformat(raw[amphora.id]["cert_expiration"])
+        assert before < created < expires
+
+
+def test_identity_names_the_cloud_never_a_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auth URL (else the Octavia endpoint), project and region; no password, token or secret."""
+    source = yaml.safe_load(Path(os.environ["OS_CLIENT_CONFIG_FILE"]).read_text())
+    password = {
+        "auth_type": "password",
+        "region_name": "RegionTwo",
+        "auth": {
+            "auth_url": "http://127.0.0.1:5000/v3/",
+            "username": "admin",
+            "password": PASSWORD,
+            "project_name": "web",
+            "project_domain_name": "Default",
+        },
+    }
+    by_id = {
+        "auth_type": "v3applicationcredential",
+        "auth": {
+            "auth_url": "https://keystone.example:5000/v3",
+            "application_credential_id": "0123abcd",
+            "application_credential_secret": TOKEN,
+            "project_id": "9f8e7d6c",
+        },
+    }
+    path = tmp_path / "clouds.yaml"
+    clouds = {stack.CLOUD: source["clouds"][stack.CLOUD], "prod-secret": password, "prod-app": by_id}
+    path.write_text(yaml.safe_dump({"clouds": clouds}))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(path))
+    test_cloud = OpenStackCloud(stack.CLOUD)
+    assert test_cloud.identity() == "openstack:http://127.0.0.1:9876;project=;region="  # no auth URL: Octavia's
+    app = OpenStackCloud("prod-app")
+    assert app.identity() == "openstack:https://keystone.example:5000/v3;project=9f8e7d6c;region="
+    assert TOKEN not in app.identity() and "0123abcd" not in app.identity()
+    secret = OpenStackCloud("prod-secret")
+    assert secret.identity() == "openstack:http://127.0.0.1:5000/v3;project=web@Default;region=RegionTwo"
+    assert PASSWORD not in secret.identity() and TOKEN not in secret.identity()
+    for cloud in (test_cloud, app, secret):
+        cloud.close()
+    assert _public_url("HTTPS://admin:s3cret@Keystone.Example:5000/v3/?token=x#f") == "https://keystone.example:5000/v3"
+    assert _public_url("http://[fd00::1]:5000/identity") == "http://[fd00::1]:5000/identity"
 
 
 def test_move_floating_ip_is_a_compare_and_swap(conn: Any, net: stack.Net, cloud: OpenStackCloud) -> None:

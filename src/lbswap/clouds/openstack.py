@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import logging
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -134,6 +136,20 @@ def _fields(cls: type[T], data: Mapping[str, Any], **extra: Any) -> T:
     return dataclasses.replace(from_json(cls, kept), **nested)  # type: ignore[type-var]
 
 
+def _utc_iso(value: Any) -> str | None:
+    """An Octavia timestamp (ISO 8601, UTC without an offset) as ISO 8601 with its offset; None if absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        LOG.debug("not a timestamp: %r", value)
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.isoformat()
+
+
 def _topology_of(flavor_data: str | None) -> tuple[str | None, str | None]:
     try:
         data = json.loads(flavor_data or "{}")
@@ -201,6 +217,20 @@ class OpenStackCloud:
 
     def spec(self) -> str:
         return f"openstack:{self._name}" if self._name and self._name != "envvars" else "openstack"
+
+    def identity(self) -> str:
+        """Which cloud this is, stable across processes and hosts: the auth URL (or, without one, the Octavia
+        endpoint), the project (id, else name and domain) and the region. Never a credential."""
+        config = self._conn.config
+        auth: Mapping[str, Any] = config.config.get("auth") or {}
+        url = auth.get("auth_url") or config.config.get("load_balancer_endpoint_override") or ""
+        project = str(auth.get("project_id") or auth.get("tenant_id") or "")
+        name = str(auth.get("project_name") or auth.get("tenant_name") or "")
+        if not project and name:  # a name is unique within its domain only
+            domain = auth.get("project_domain_id") or auth.get("project_domain_name")
+            project = f"{name}@{domain}" if domain else name
+        region = config.region_name or ""
+        return f"openstack:{_public_url(str(url))};project={project};region={region}"
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -336,7 +366,14 @@ class OpenStackCloud:
                 return []
             raise
         return [
-            _fields(Amphora, a, role=a.get("role") or "STANDALONE", image_id=a.get("image_id") or "")
+            _fields(
+                Amphora,
+                a,
+                role=a.get("role") or "STANDALONE",
+                image_id=a.get("image_id") or "",
+                created_at=_utc_iso(a.get("created_at")),
+                cert_expiration=_utc_iso(a.get("cert_expiration")),
+            )
             for a in amps
             if a.get("status") != "DELETED"
         ]
@@ -524,6 +561,20 @@ class OpenStackCloud:
                 for i in self._conn.image.images(tag=tag)
             ]
         return sorted(images, key=lambda i: i.created_at, reverse=True)
+
+
+def _public_url(url: str) -> str:
+    """A URL without what may carry a secret (user info, query, fragment), without a trailing slash."""
+    parts = urllib.parse.urlsplit(url.strip())
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host + (f":{port}" if port else "")
+    return urllib.parse.urlunsplit((parts.scheme.lower(), netloc.lower(), parts.path.rstrip("/"), "", ""))
 
 
 def _limit(value: Any) -> int:
