@@ -6,13 +6,17 @@ Run with scripts/test-openstack.sh. A missing stack fails these tests; it never 
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -186,6 +190,89 @@ def test_read_graph_maps_the_whole_graph(conn: Any, net: stack.Net, cloud: OpenS
     assert cloud.get_quota(stack.PROJECT).limits["load_balancer"] == -1
     with pytest.raises(NotFound):
         cloud.read_graph("00000000-0000-0000-0000-000000000000")
+
+
+class CountingCloud:
+    """A backend whose HTTP calls are counted by method and path (ids replaced by {id})."""
+
+    UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+    def __init__(self) -> None:
+        self.cloud = OpenStackCloud(stack.CLOUD)
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.cloud.list_load_balancers(project_id="warm-up")  # endpoint discovery: not part of what is counted
+        self.cloud.list_floating_ips(tag="warm-up")
+        self.cloud._conn.session.session.hooks["response"].append(self._hook)
+
+    def _hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        path = self.UUID.sub("{id}", urllib.parse.urlsplit(response.request.url).path)
+        self.calls[f"{response.request.method} {path}"] += 1
+
+    def read(self, lb_id: str) -> tuple[LoadBalancer, collections.Counter[str]]:
+        self.calls.clear()
+        graph = self.cloud.read_graph(lb_id)
+        return graph, collections.Counter(self.calls)
+
+
+def wait_settled(conn: Any, lb_id: str, seconds: float) -> None:
+    """Until the load balancer's last write is ``seconds`` old on the server's clock (its Date header)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = conn.load_balancer.get(f"/lbaas/loadbalancers/{lb_id}")
+        lb = response.json()["loadbalancer"]
+        changed = datetime.datetime.fromisoformat(lb["updated_at"] or lb["created_at"]).replace(tzinfo=datetime.UTC)
+        served = datetime.datetime.strptime(response.headers["Date"], "%a, %d %b %Y %H:%M:%S GMT")
+        if (served.replace(tzinfo=datetime.UTC) - changed).total_seconds() > seconds:
+            return
+        time.sleep(0.5)  # the server's clock, not one a test can inject
+    raise AssertionError(f"load balancer {lb_id} did not settle")
+
+
+def test_read_graph_lists_by_parent_and_reuses_an_unchanged_graph(conn: Any, net: stack.Net) -> None:
+    lb = stack.create_lb(conn, stack.full_body(net, stack.unique("reuse")))
+    stack.add_fip(conn, net, lb["vip_port_id"])
+    counting = CountingCloud()
+    counting.cloud.graph_settle = 1.0
+    wait_settled(conn, lb["id"], 2.5)
+    full, calls = counting.read(lb["id"])
+    # three pools (members and a monitor each), two listeners, one with two L7 policies of two and one rules
+    assert calls == {
+        "GET /v2/lbaas/loadbalancers/{id}": 1,
+        "GET /v2/lbaas/listeners": 1,
+        "GET /v2/lbaas/pools": 1,
+        "GET /v2/lbaas/pools/{id}/members": 3,
+        "GET /v2/lbaas/healthmonitors/{id}": 3,
+        "GET /v2/lbaas/l7policies": 1,
+        "GET /v2/lbaas/l7policies/{id}/rules": 2,
+        "GET /v2/octavia/amphorae": 1,
+        "GET /v2.0/floatingips": 1,
+    }, calls
+    again, calls = counting.read(lb["id"])
+    assert again == full
+    assert sum(calls.values()) == 4, calls  # the load balancer, its status tree, amphorae, floating IPs
+    assert calls["GET /v2/lbaas/loadbalancers/{id}/status"] == 1
+    # member health always comes fresh from the status tree, never from what was kept
+    kept = counting.cloud._children[lb["id"]]
+    sick = [
+        dataclasses.replace(p, members=[dataclasses.replace(m, operating_status="ERROR") for m in p.members])
+        for p in kept.pools
+    ]
+    counting.cloud._children[lb["id"]] = dataclasses.replace(kept, pools=tuple(sick))
+    assert counting.read(lb["id"])[0] == full
+    # a change through the API is seen at once, and the graph read right after it is not kept
+    web = next(p for p in full.pools if p.name == "web")
+    member = next(m for m in web.members if m.weight == 5)
+    response = conn.load_balancer.put(f"/lbaas/pools/{web.id}/members/{member.id}", json={"member": {"weight": 9}})
+    assert response.status_code == 200, response.text
+    stack.wait_active(conn, lb["id"])
+    changed, calls = counting.read(lb["id"])
+    assert next(m for m in changed.pool_by_id(web.id).members if m.id == member.id).weight == 9
+    assert sum(calls.values()) == 14, calls
+    # without settling time nothing is reused
+    counting.cloud.graph_settle = 3600.0
+    counting.read(lb["id"])
+    assert sum(counting.read(lb["id"])[1].values()) == 14
+    counting.cloud.close()
 
 
 def test_amphora_age_and_certificate_expiry(conn: Any, net: stack.Net, cloud: OpenStackCloud) -> None:
