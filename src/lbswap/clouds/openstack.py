@@ -39,6 +39,7 @@ import datetime
 import email.utils
 import json
 import logging
+import threading
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -262,6 +263,7 @@ class OpenStackCloud:
         self._profiles: dict[str, tuple[str | None, str | None]] = {}
         self._services: dict[str, bool] = {}
         self._children: OrderedDict[str, _Children] = OrderedDict()
+        self._children_lock = threading.Lock()  # a campaign's swaps read graphs from several threads
         #: see the module doc; tests shorten it rather than wait
         self.graph_settle = GRAPH_SETTLE
 
@@ -345,7 +347,7 @@ class OpenStackCloud:
         try:
             data, served_at = self._dated_call("load_balancer", "GET", f"{LB}/loadbalancers/{lb_id}", what)
         except NotFound:
-            self._children.pop(lb_id, None)
+            self._forget(lb_id)
             raise
         lb = data["loadbalancer"]
         children = self._reusable_children(lb, what)
@@ -415,27 +417,33 @@ class OpenStackCloud:
         """Keep children for reuse when they were read after the load balancer's last write had settled."""
         lb_id = lb["id"]
         changed = _epoch(_changed(lb))
-        self._children.pop(lb_id, None)
+        self._forget(lb_id)
         if lb.get("provisioning_status") != "ACTIVE" or changed is None or served_at is None:
             return
         if changed >= served_at - self.graph_settle:
             return
-        self._children[lb_id] = children
-        while len(self._children) > GRAPH_CACHE_SIZE:
-            self._children.popitem(last=False)
+        with self._children_lock:
+            self._children[lb_id] = children
+            while len(self._children) > GRAPH_CACHE_SIZE:
+                self._children.popitem(last=False)
+
+    def _forget(self, lb_id: str) -> None:
+        with self._children_lock:
+            self._children.pop(lb_id, None)
 
     def _reusable_children(self, lb: Mapping[str, Any], what: str) -> _Children | None:
         """The children read earlier, with member health from the status tree, if nothing can have changed them
         since (see the module doc); else None."""
-        kept = self._children.get(lb["id"])
-        if kept is None:
-            return None
-        self._children.move_to_end(lb["id"])
+        with self._children_lock:
+            kept = self._children.get(lb["id"])
+            if kept is None:
+                return None
+            self._children.move_to_end(lb["id"])
         same_ids = {li["id"] for li in lb.get("listeners", [])} == {li.id for li in kept.listeners} and {
             p["id"] for p in lb.get("pools", [])
         } == {p.id for p in kept.pools}
         if lb.get("provisioning_status") != "ACTIVE" or _changed(lb) != kept.changed or not same_ids:
-            self._children.pop(lb["id"], None)
+            self._forget(lb["id"])
             return None
         tree = self._octavia("GET", f"{LB}/loadbalancers/{lb['id']}/status", what)["statuses"]["loadbalancer"]
         health: dict[str, dict[str, str]] = {}  # pool id -> member id -> operating status
@@ -446,7 +454,7 @@ class OpenStackCloud:
         for pool in kept.pools:
             now = health.get(pool.id, {} if not pool.members else None)
             if now is None or set(now) != {m.id for m in pool.members}:  # a pool no listener uses, or changed
-                self._children.pop(lb["id"], None)
+                self._forget(lb["id"])
                 return None
             members = tuple(
                 dataclasses.replace(m, operating_status=now[m.id] or m.operating_status) for m in pool.members
@@ -511,7 +519,7 @@ class OpenStackCloud:
 
     def delete_load_balancer(self, lb_id: str, *, cascade: bool = True) -> None:
         params = {"cascade": "true"} if cascade else {}
-        self._children.pop(lb_id, None)
+        self._forget(lb_id)
         try:
             self._octavia("DELETE", f"{LB}/loadbalancers/{lb_id}", f"delete load balancer {lb_id}", params=params)
         except NotFound:
