@@ -47,13 +47,6 @@ def shown(value: Any) -> str:
     return "".join(_visible(c) if _needs_escape(c) else c for c in text)
 
 
-def rich_markup(value: Any) -> str:
-    """``value`` for a place where rich interprets markup (a str given to ``Console.print`` or a cell)."""
-    from rich.markup import escape
-
-    return escape(shown(value))
-
-
 def rich_text(value: Any, style: str = "") -> Text:
     """``value`` as a rich ``Text``: rich never interprets markup or emoji codes in a ``Text``."""
     from rich.text import Text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,32 @@ def test_rollback_of_a_done_swap_exits_1(run_cli: RunCli, tmp_path: Path) -> Non
     assert swap["state"] == "done" and "past its point of no return" in swap["error"]
     nothing_to_do = run_cli([*backend, "rollback", campaign["campaign_id"]])
     assert nothing_to_do.returncode == 0, nothing_to_do.stderr
+
+
+def test_report_command_output(run_cli: RunCli, canary_failed: tuple[list[str], str, dict[str, Any]]) -> None:
+    backend, campaign_id, _ = canary_failed
+    as_json = run_cli([*backend, "report", campaign_id, "-f", "json"])
+    assert as_json.returncode == 0, as_json.stderr
+    paths = json.loads(as_json.stdout)
+    assert (
+        Path(paths["markdown"]).exists() and json.loads(Path(paths["json"]).read_text())["campaign_id"] == campaign_id
+    )
+    unwritable = run_cli([*backend, "report", campaign_id, "-o", "/proc/lbswap-reports", "-f", "json"])
+    assert unwritable.returncode == 2
+    assert "cannot write the report to /proc/lbswap-reports" in _one_line(unwritable.stderr)
+    assert json.loads(unwritable.stdout)["exit_code"] == 2
+
+
+def test_snapshot_to_a_file_still_gives_json_its_document(run_cli: RunCli, tmp_path: Path) -> None:
+    path = tmp_path / "cloud.json"
+    assert run_cli(["fake", "seed", str(path), "--sample", "2"]).returncode == 0
+    out = tmp_path / "snap.json"
+    result = run_cli(["--backend", f"fake:{path}", "snapshot", "-o", str(out), "-f", "json"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"output": str(out), "load_balancers": 2}
+
+
+def test_log_lines_show_tenant_text() -> None:
+    record = logging.LogRecord("lbswap", logging.WARNING, __file__, 1, "clone of %s left", ("\x1b[31mred\n",), None)
+    line = cli._ShownFormatter("%(levelname)s %(message)s").format(record)
+    assert line == "WARNING clone of \\x1b[31mred\\n left"

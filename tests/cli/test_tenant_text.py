@@ -97,8 +97,7 @@ def test_data_formats_keep_the_exact_names(run_cli: RunCli, hostile: list[str], 
     report = run_cli([*hostile, "report", campaign["campaign_id"], "-f", fmt])
     assert report.returncode == 0, report.stderr
     _clean(report)
-    md_path = Path(report.stdout.strip())
-    written = json.loads(md_path.with_suffix(".json").read_text())
+    written = json.loads(Path(_parse(fmt, report.stdout)["json"]).read_text())
     assert _names(written["swaps"]) == sorted(HOSTILE)
 
 

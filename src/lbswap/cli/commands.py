@@ -151,6 +151,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         return 0
     _write_whole(target, text, what="the snapshot")
     print(f"wrote {len(graphs)} load balancer graph(s) to {shown(args.output)}", file=sys.stderr)
+    if args.format != "table":  # a JSON or YAML reader still gets its one document
+        emit({"output": str(target), "load_balancers": len(graphs)}, args.format)
     return 0
 
 
@@ -525,8 +527,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import status
 
     (result,) = status(_journal(args), args.campaign)
-    path = write_report(result, Path(args.output) if args.output else state_home() / "reports")
-    print(path)
+    directory = Path(args.output) if args.output else state_home() / "reports"
+    try:
+        path = write_report(result, directory)
+    except OSError as exc:
+        raise BadInput(f"cannot write the report to {directory}: {exc.strerror or exc}") from None
+    emit(
+        {"markdown": str(path), "json": str(path.with_suffix(".json"))},
+        args.format,
+        table=lambda d: print(shown(d["markdown"])),
+    )
     return 0
 
 
