@@ -107,6 +107,16 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("tags", lambda d: _lb(d).update(tags="env=prod"), 'field tags must be a list, not "env=prod"'),
     ("tag", lambda d: _lb(d).update(tags=[1]), "field tags[0] must be a string, not 1"),
     (
+        "pool reference",
+        lambda d: _lb(d).update(pools=[]),
+        '(id "{id}"): field listeners[0].default_pool_id names pool',
+    ),
+    (
+        "floating IP twice",
+        lambda d: d["load_balancers"][2].update(floating_ips=_lb(d)["floating_ips"]),
+        "is also a floating IP of load_balancers[1]",
+    ),
+    (
         "duplicate",
         lambda d: d["load_balancers"].append(copy.deepcopy(_lb(d))),
         'load_balancers[1] and load_balancers[3] have the same id "{id}"',

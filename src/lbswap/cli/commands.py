@@ -205,11 +205,12 @@ def read_snapshot(path: str) -> list[model.LoadBalancer]:
     if not isinstance(graphs, list):
         raise BadInput(f"snapshot file {path} is not an `lbswap snapshot` document: no list of load_balancers")
     seen: dict[str, int] = {}
+    fips: dict[str, int] = {}
     for index, graph in enumerate(graphs):
         where = f"load_balancers[{index}]"
         if isinstance(graph, dict) and isinstance(graph.get("id"), str):
             where += f" (id {_quoted(graph['id'])})"
-        problem = _field_problem(model.LoadBalancer, graph, "")
+        problem = _field_problem(model.LoadBalancer, graph, "") or _reference_problem(graph)
         if problem:
             raise BadInput(f"snapshot file {path}: {where}: {problem}")
         if graph["id"] in seen:
@@ -218,7 +219,32 @@ def read_snapshot(path: str) -> list[model.LoadBalancer]:
                 f"same id {_quoted(graph['id'])}; ids must be unique"
             )
         seen[graph["id"]] = index
+        for j, fip in enumerate(graph.get("floating_ips", [])):
+            if fip["id"] in fips:
+                other = fips[fip["id"]]
+                also = "appears twice" if other == index else f"is also a floating IP of load_balancers[{other}]"
+                raise BadInput(
+                    f"snapshot file {path}: {where}: field floating_ips[{j}].id {_quoted(fip['id'])} {also}; "
+                    "a floating IP points at one load balancer"
+                )
+            fips[fip["id"]] = index
     return [model.from_json(model.LoadBalancer, g) for g in graphs]
+
+
+def _reference_problem(graph: dict[str, Any]) -> str | None:
+    """A pool id that a listener or an L7 policy names but the load balancer does not have (a clone or a
+    seeded copy is built by pool name, so it could not say which pool was meant)."""
+    pools = {pool.get("id") for pool in graph.get("pools", [])}
+    for i, listener in enumerate(graph.get("listeners", [])):
+        refs = [(f"listeners[{i}].default_pool_id", listener.get("default_pool_id"))]
+        refs += [
+            (f"listeners[{i}].l7policies[{j}].redirect_pool_id", policy.get("redirect_pool_id"))
+            for j, policy in enumerate(listener.get("l7policies", []))
+        ]
+        for field, pool_id in refs:
+            if pool_id is not None and pool_id not in pools:
+                return f"field {field} names pool {_quoted(pool_id)}, which is not in its pools"
+    return None
 
 
 def _quoted(value: Any) -> str:
