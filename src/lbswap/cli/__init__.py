@@ -268,9 +268,7 @@ def emit(data: Any, fmt: str, *, table: Callable[[Any], None] | None = None, out
     out.flush()
 
 
-def _rich_table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, out: TextIO | None = None
-) -> None:
+def _rich_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A table on stdout. Cells are shown as text: tenant names never become markup, links or escapes."""
     from rich.console import Console
     from rich.table import Table
@@ -281,7 +279,7 @@ def _rich_table(
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*[v if isinstance(v, Text) else rich_text(v) for v in row])
-    Console(file=out or sys.stdout, width=max(120, Console().width)).print(table)
+    Console(file=sys.stdout, width=max(120, Console().width)).print(table)
 
 
 # --- main --------------------------------------------------------------------------------------------------
