@@ -155,11 +155,18 @@ def _is_stale(amphorae: Sequence[model.Amphora], newest: str | None) -> bool | N
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
+    from lbswap.rotation import ImageCatalog, age_days, cert_days_left, reasons
+
     with cloud_from(args) as cloud:
-        newest = _newest_image(cloud, args.image_tag)
+        catalog = ImageCatalog(cloud, args.image_tag, args.image_owner)
+        now = cloud.clock.now()
         rows = []
         for summary in select(cloud, args, default_all=True):
             graph = cloud.read_graph(summary.id)
+            tag = catalog.tag_for(graph.flavor_id)
+            images = {i.id: i for i in catalog.images(tag)}
+            newest = catalog.newest(graph.flavor_id)
+            newest_id = newest.id if newest else None
             rows.append(
                 {
                     "id": graph.id,
@@ -175,16 +182,18 @@ def cmd_inventory(args: argparse.Namespace) -> int:
                         for f in graph.floating_ips
                     ],
                     "tags": list(graph.tags),
-                    "amphorae": [{"id": a.id, "role": a.role, "image_id": a.image_id} for a in graph.amphorae],
-                    "newest_image_id": newest,
-                    "stale_image": _is_stale(graph.amphorae, newest),
+                    "image_tag": tag,
+                    "amphorae": [_amphora_row(a, images, now, age_days, cert_days_left) for a in graph.amphorae],
+                    "newest_image_id": newest_id,
+                    "stale_image": _is_stale(graph.amphorae, newest_id),
+                    "rotate_because": reasons(summary, graph.amphorae, newest_id, _criteria(args), now),
                 }
             )
 
     def table(data: list[dict[str, Any]]) -> None:
         _rich_table(
             "load balancers",
-            ["id", "name", "status", "topology", "vip", "floating ips", "amphora images", "stale"],
+            ["id", "name", "status", "topology", "vip", "floating ips", "amphorae (image, age, cert)", "stale"],
             [
                 (
                     r["id"],
@@ -193,7 +202,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
                     r["topology"],
                     r["vip_address"],
                     " ".join(f["floating_ip_address"] for f in r["floating_ips"]) or "-",
-                    " ".join(f"{a['role']}:{a['image_id']}" for a in r["amphorae"]) or "-",
+                    "\n".join(_amphora_cell(a) for a in r["amphorae"]) or "-",
                     {True: "yes", False: "no", None: "unknown"}[r["stale_image"]],
                 )
                 for r in data
@@ -202,6 +211,36 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 
     emit(rows, args.format, table=table)
     return 0
+
+
+def _amphora_row(amphora: Any, images: dict[str, Any], now: float, age: Any, cert: Any) -> dict[str, Any]:
+    image = images.get(amphora.image_id)
+    image_age = None
+    if image is not None and image.created_at:
+        from lbswap.rotation import epoch
+
+        created = epoch(image.created_at)
+        image_age = None if created is None else round((now - created) / 86400, 1)
+    amphora_age, cert_left = age(amphora, now), cert(amphora, now)
+    return {
+        "id": amphora.id,
+        "role": amphora.role,
+        "image_id": amphora.image_id,
+        "image_name": image.name if image else None,
+        "image_age_days": image_age,
+        "age_days": None if amphora_age is None else round(amphora_age, 1),
+        "cert_expires_in_days": None if cert_left is None else round(cert_left, 1),
+    }
+
+
+def _amphora_cell(a: dict[str, Any]) -> str:
+    def days(value: float | None) -> str:
+        return "?" if value is None else f"{value:.0f}d"
+
+    image = a["image_name"] or a["image_id"]
+    return f"{a['role']}: {image} ({days(a['image_age_days'])} old), up {days(a['age_days'])}, " + (
+        f"cert {days(a['cert_expires_in_days'])}"
+    )
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
