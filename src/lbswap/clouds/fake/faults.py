@@ -1,0 +1,81 @@
+"""Fault and crash injection: which call fails, how, and the operator's ``lbswap fake faults`` settings.
+
+``fail_at=N`` counts every API call; at call N the call raises a 500 (``error``), or takes effect and then
+raises ``CloudTimeout`` (``timeout``), or the next provisioning transition at or after call N ends in
+``ERROR`` (``error-status``). ``fail_probability`` does the same at random (seeded). ``crash_at=N``: the
+process exits with status 137 right after the Nth side-effecting call took effect.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+SIDE_EFFECTS = frozenset(
+    {
+        "create_load_balancer",
+        "delete_load_balancer",
+        "rename_load_balancer",
+        "failover_load_balancer",
+        "failover_amphora",
+        "move_floating_ip",
+        "create_floating_ip",
+        "delete_floating_ip",
+    }
+)
+EXIT_CRASH = 137
+FAIL_KINDS = ("error", "timeout", "error-status")
+
+
+def due_fault(state: dict[str, Any], rng: random.Random) -> str | None:
+    """The fault (a FAIL_KINDS value) that the current call (``state["calls"]``) meets, if any."""
+    faults = state["faults"]
+    kind = faults.get("fail_kind", "error")
+    if faults.get("fail_at") == state["calls"]:
+        return str(kind)
+    probability = faults.get("fail_probability")
+    if probability:
+        rng.seed(f"{faults.get('seed', 0)}:{state['calls']}")
+        if rng.random() < float(probability):
+            return str(kind)
+    return None
+
+
+def set_faults(
+    path: str | os.PathLike[str],
+    *,
+    latency: float | None = None,
+    fail_at: int | None = None,
+    fail_kind: str = "error",
+    fail_probability: float | None = None,
+    crash_at: int | None = None,
+    drain_seconds: float | None = None,
+    seed: int = 0,
+) -> None:
+    """Configure faults (counted from now: the call and side-effect counters restart at 0)."""
+    from lbswap.clouds.fake.cloud import FakeCloud
+
+    def apply(state: dict[str, Any]) -> None:
+        if latency is not None:
+            state["latency"] = latency
+        if drain_seconds is not None:
+            state["drain_seconds"] = drain_seconds
+        faults: dict[str, Any] = {"fail_kind": fail_kind, "seed": seed}
+        if fail_at is not None:
+            faults["fail_at"] = fail_at
+        if fail_probability is not None:
+            faults["fail_probability"] = fail_probability
+        if crash_at is not None:
+            faults["crash_at"] = crash_at
+        state["faults"] = faults
+        state["calls"] = 0
+        state["side_effects"] = 0
+
+    FakeCloud(path).mutate(apply)
+
+
+def clear_faults(path: str | os.PathLike[str]) -> None:
+    from lbswap.clouds.fake.cloud import FakeCloud
+
+    FakeCloud(path).mutate(lambda state: state.update(faults={}))

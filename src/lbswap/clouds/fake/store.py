@@ -1,0 +1,140 @@
+"""The simulated cloud's state file: one JSON document, locked with fcntl, replaced atomically on every write.
+
+A small ``.gen`` file beside it changes on every write, so a process re-reads the big file only when another
+process changed it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lbswap.errors import ConfigError
+
+STATE_VERSION = 1
+DEFAULT_PROJECT = "demo-project"
+EXTERNAL_NETWORK = "public"
+ALL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "TERMINATED_HTTPS", "SCTP", "PROMETHEUS")
+ALL_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT")
+
+
+def empty_state() -> dict[str, Any]:
+    return {
+        "version": STATE_VERSION,
+        "clock": 1_800_000_000.0,
+        "seq": 0,
+        "latency": 2.0,
+        "drain_seconds": 25.0,
+        "stats_lag": 10.0,
+        "calls": 0,
+        "side_effects": 0,
+        "faults": {},
+        "audit": [],
+        "history": [],
+        "lbs": {},
+        "fips": {},
+        "ports": {},
+        "subnets": {},
+        "images": [],
+        "flavors": {},
+        "providers": {
+            "amphora": {"listener_protocols": list(ALL_PROTOCOLS), "lb_algorithms": list(ALL_ALGORITHMS)},
+            "ovn": {"listener_protocols": ["TCP", "UDP", "SCTP"], "lb_algorithms": ["SOURCE_IP_PORT"]},
+        },
+        "quotas": {},
+        "unreadable_secrets": [],
+    }
+
+
+def new_id(state: dict[str, Any], kind: str) -> str:
+    """A deterministic id: the kind's hash and a sequence number, so that seeded clouds are reproducible."""
+    state["seq"] += 1
+    return str(uuid.UUID(int=(zlib.crc32(kind.encode()) & 0xFFFF) << 64 | state["seq"]))
+
+
+def request_id(state: dict[str, Any]) -> str:
+    return f"req-{state['calls']:06d}"
+
+
+def write_new(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Write a whole new state file (seeding)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(state, separators=(",", ":")))
+    os.replace(tmp, target)
+    target.with_name(target.name + ".gen").write_text(f"seed:{uuid.uuid4().hex}")
+
+
+class StateFile:
+    """One state file, shared by threads (an RLock) and processes (flock on ``PATH.lock``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._cache: dict[str, Any] | None = None
+        self._cache_key: str | None = None
+        self._gen_path = path.with_name(path.name + ".gen")
+        self._depth = 0
+
+    @contextmanager
+    def locked(self, *, write: bool) -> Iterator[tuple[dict[str, Any], bool]]:
+        """The state under the lock, and whether this is the outermost use (nested uses share one load/save).
+
+        Saved on exit when ``write``, also when the body raised: a failed call's counters must persist.
+        """
+        with self._thread_lock:
+            if self._depth:
+                assert self._cache is not None
+                yield self._cache, False
+                return
+            with open(self.path.with_name(self.path.name + ".lock"), "a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    state = self._load()
+                    self._depth += 1
+                    try:
+                        yield state, True
+                    finally:
+                        self._depth -= 1
+                        if write:
+                            self._save(state)
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def forget(self) -> None:
+        self._cache = None
+
+    def _load(self) -> dict[str, Any]:
+        # the generation file is tiny: reading it on every call tells whether another writer changed the state
+        try:
+            generation = self._gen_path.read_text()
+        except FileNotFoundError:
+            generation = ""
+        if self._cache is None or not generation or generation != self._cache_key:
+            try:
+                self._cache = json.loads(self.path.read_text())
+            except FileNotFoundError:
+                raise ConfigError(f"no simulated cloud at {self.path}") from None
+            except ValueError as exc:
+                raise ConfigError(f"simulated cloud {self.path} is not a state file: {exc}") from None
+            self._cache_key = generation
+        assert self._cache is not None
+        return self._cache
+
+    def _save(self, state: dict[str, Any]) -> None:
+        state["generation"] = state.get("generation", 0) + 1
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(state, separators=(",", ":")))
+        os.replace(tmp, self.path)
+        generation = f"{state['generation']}:{uuid.uuid4().hex}"
+        self._gen_path.write_text(generation)
+        self._cache, self._cache_key = state, generation
