@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,19 @@ class FakeCloud:
 
     def spec(self) -> str:
         return f"fake:{self.path}"
+
+    def identity(self) -> str:
+        """Which cloud this is, whatever path it is opened by: ``fake:<id written at seed>``.
+
+        A copy of the file is the same cloud (it has the same id); a new seed is another. A state file from
+        before identities gets one here, written at once so that every later reader sees the same.
+        """
+        with self._state(write=False) as state:
+            cloud_id = state.get("cloud_id")
+        if not cloud_id:
+            with self._state(write=True) as state:
+                cloud_id = state.setdefault("cloud_id", uuid.uuid4().hex)
+        return f"fake:{cloud_id}"
 
     def close(self) -> None:
         self._file.forget()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,9 @@ from lbswap.model import LoadBalancer
 
 
 def base_state() -> dict[str, Any]:
-    """An empty cloud with two subnets, two flavors and one old amphora image."""
+    """An empty cloud with two subnets, two flavors and one old amphora image, and a new identity."""
     state = empty_state()
+    state["cloud_id"] = uuid.uuid4().hex
     state["subnets"] = {
         "subnet-tenant": {"network_id": "net-tenant", "cidr": "10.0.0.0/22", "capacity": 1000, "reserved": 0},
         "subnet-extra": {"network_id": "net-extra", "cidr": "10.1.0.0/22", "capacity": 1000, "reserved": 0},
