@@ -6,7 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from lbswap.clouds import fake
+from tests.conftest import RunCli
 
 
 def test_each_seed_is_a_new_cloud_and_a_copy_is_the_same_cloud(tmp_path: Path) -> None:
@@ -32,3 +35,38 @@ def test_a_state_file_without_an_identity_gets_one_that_stays(tmp_path: Path) ->
     assert first.startswith("fake:") and first != "fake:None"
     assert fake.FakeCloud(path).identity() == first, "another process must see the same identity"
     assert json.loads(path.read_text())["cloud_id"] == first.removeprefix("fake:")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("[]", "a JSON list"),
+        ("{}", "state version None"),
+        ('{"version": 1}', "no 'clock'"),
+        ('{"version": 1, "clock": 1800000000.0, "seq": ', "not JSON"),
+        ('{"version": 2}', "state version 2, expected 1"),
+    ],
+)
+def test_a_file_that_is_not_a_state_file_is_one_line_and_exit_2(
+    tmp_path: Path, run_cli: RunCli, content: str, why: str
+) -> None:
+    path = tmp_path / "cloud.json"
+    path.write_text(content)
+    for args in (["--backend", f"fake:{path}", "inventory"], ["fake", "faults", str(path), "--latency", "1"]):
+        out = run_cli(args)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+        assert str(path) in out.stderr and why in out.stderr and "--force" in out.stderr
+    truncated = tmp_path / "truncated.json"
+    fake.seed_sample(truncated, 3)
+    truncated.write_text(truncated.read_text()[:500])
+    out = run_cli(["--backend", f"fake:{truncated}", "plan", "--all"])
+    assert out.returncode == 2 and "not JSON" in out.stderr and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_a_directory_is_not_a_state_file(tmp_path: Path, run_cli: RunCli) -> None:
+    path = tmp_path / "cloud.json"
+    path.mkdir()
+    out = run_cli(["--backend", f"fake:{path}", "inventory"])
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert f"{path} is a directory" in out.stderr and "fake:FILE" in out.stderr

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lbswap.errors import ConfigError
 
@@ -67,11 +67,57 @@ def request_id(state: dict[str, Any]) -> str:
 def write_new(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Write a whole new state file (seeding)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(state, separators=(",", ":")))
-    os.replace(tmp, target)
-    target.with_name(target.name + ".gen").write_text(f"seed:{uuid.uuid4().hex}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(state, separators=(",", ":")))
+        os.replace(tmp, target)
+        target.with_name(target.name + ".gen").write_text(f"seed:{uuid.uuid4().hex}")
+    except OSError as exc:
+        raise ConfigError(f"cannot write simulated cloud {target}: {exc.strerror or exc}") from None
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """The state in a file, checked for the shape this simulator writes.
+
+    :raises ConfigError: one line naming the file and what to do, for a missing, unreadable or foreign file.
+    """
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no simulated cloud at {path}: create it with `lbswap fake seed {path}`") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a simulated cloud: give --backend fake:FILE") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read simulated cloud {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise _not_a_state_file(path, f"not JSON: {exc}") from None
+    problem = state_problem(state)
+    if problem:
+        raise _not_a_state_file(path, problem)
+    return state  # type: ignore[no-any-return]
+
+
+def state_problem(state: Any) -> str | None:
+    """What makes a decoded document not a state file of this version, or None."""
+    if not isinstance(state, dict):
+        return f"a JSON {type(state).__name__}, not an object"
+    if state.get("version") != STATE_VERSION:
+        return f"state version {state.get('version')!r}, expected {STATE_VERSION}"
+    for key, example in empty_state().items():
+        if key not in state:
+            return f"no {key!r}"
+        wanted = (int, float) if isinstance(example, int | float) else type(example)
+        if not isinstance(state[key], wanted) or isinstance(state[key], bool):
+            return f"{key!r} is a JSON {type(state[key]).__name__}"
+    return None
+
+
+def _not_a_state_file(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"{path} is not a simulated cloud ({why}): point --backend at another file, "
+        f"or replace it with `lbswap fake seed {path} --sample N --force`"
+    )
 
 
 class StateFile:
@@ -96,7 +142,7 @@ class StateFile:
                 assert self._cache is not None
                 yield self._cache, False
                 return
-            with open(self.path.with_name(self.path.name + ".lock"), "a") as lock_file:
+            with self._lock_file() as lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 try:
                     state = self._load()
@@ -110,6 +156,12 @@ class StateFile:
                 finally:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
 
+    def _lock_file(self) -> IO[str]:
+        try:
+            return open(self.path.with_name(self.path.name + ".lock"), "a")
+        except OSError as exc:
+            raise ConfigError(f"cannot lock simulated cloud {self.path}: {exc.strerror or exc}") from None
+
     def forget(self) -> None:
         self._cache = None
 
@@ -119,22 +171,22 @@ class StateFile:
             generation = self._gen_path.read_text()
         except FileNotFoundError:
             generation = ""
+        except OSError:
+            generation = ""  # a broken .gen file only costs a re-read
         if self._cache is None or not generation or generation != self._cache_key:
-            try:
-                self._cache = json.loads(self.path.read_text())
-            except FileNotFoundError:
-                raise ConfigError(f"no simulated cloud at {self.path}") from None
-            except ValueError as exc:
-                raise ConfigError(f"simulated cloud {self.path} is not a state file: {exc}") from None
+            self._cache = read_state(self.path)
             self._cache_key = generation
-        assert self._cache is not None
         return self._cache
 
     def _save(self, state: dict[str, Any]) -> None:
         state["generation"] = state.get("generation", 0) + 1
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(state, separators=(",", ":")))
-        os.replace(tmp, self.path)
         generation = f"{state['generation']}:{uuid.uuid4().hex}"
-        self._gen_path.write_text(generation)
+        try:
+            tmp.write_text(json.dumps(state, separators=(",", ":")))
+            os.replace(tmp, self.path)
+            self._gen_path.write_text(generation)
+        except OSError as exc:
+            self._cache = None  # what is on disk is unknown now: read it again next time
+            raise ConfigError(f"cannot write simulated cloud {self.path}: {exc.strerror or exc}") from None
         self._cache, self._cache_key = state, generation
