@@ -70,3 +70,27 @@ def test_a_directory_is_not_a_state_file(tmp_path: Path, run_cli: RunCli) -> Non
     out = run_cli(["--backend", f"fake:{path}", "inventory"])
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert f"{path} is a directory" in out.stderr and "fake:FILE" in out.stderr
+
+
+def test_seed_refuses_to_replace_a_cloud_without_force(tmp_path: Path, run_cli: RunCli) -> None:
+    path = tmp_path / "cloud.json"
+    assert run_cli(["fake", "seed", str(path), "--sample", "2"]).returncode == 0
+    before = fake.FakeCloud(path).identity()
+    out = run_cli(["fake", "seed", str(path), "--sample", "5"])
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert str(path) in out.stderr and "--force" in out.stderr
+    assert fake.FakeCloud(path).identity() == before and len(fake.FakeCloud(path).list_load_balancers()) == 2
+    out = run_cli(["fake", "seed", str(path), "--sample", "5", "--force"])
+    assert out.returncode == 0, out.stderr
+    assert fake.FakeCloud(path).identity() != before and len(fake.FakeCloud(path).list_load_balancers()) == 5
+
+
+@pytest.mark.parametrize("probability", ["-0.1", "1.5", "nan", "inf"])
+def test_faults_refuse_a_probability_outside_0_1(tmp_path: Path, run_cli: RunCli, probability: str) -> None:
+    path = tmp_path / "cloud.json"
+    fake.seed_sample(path, 1)
+    out = run_cli(["fake", "faults", str(path), "--fail-probability", probability])
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "probability" in out.stderr
+    assert fake.FakeCloud(path).snapshot_state()["faults"] == {}, "nothing was changed"
+    assert run_cli(["fake", "faults", str(path), "--fail-probability", "1"]).returncode == 0

@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--sample", type=_positive_int, metavar="N", help="N varied sample load balancers")
     src.add_argument("--from-snapshot", metavar="FILE", help="the output of `lbswap snapshot`")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace the simulated cloud already at PATH")
     p = fake_sub.add_parser("faults", help="inject faults into a simulated cloud")
     _add_globals(p, top=False)
     p.add_argument("path")

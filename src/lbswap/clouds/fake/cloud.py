@@ -19,7 +19,7 @@ from lbswap.clouds.fake.clock import FakeClock
 from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault
 from lbswap.clouds.fake.neutron import active_connections, get_fip, move, new_fip, subnet_used, vip_ports
 from lbswap.clouds.fake.octavia import begin, check_mutable, create, get_lb, images, publish, settle, summary, usage
-from lbswap.clouds.fake.store import StateFile, request_id
+from lbswap.clouds.fake.store import StateFile, no_cloud, request_id
 from lbswap.errors import CloudError, CloudTimeout, ConfigError, Conflict, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
@@ -45,7 +45,7 @@ class FakeCloud:
             raise ConfigError("--backend fake needs a state file: fake:PATH")
         self.path = Path(path)
         if not self.path.exists():
-            raise ConfigError(f"no simulated cloud at {self.path}: create it with `lbswap fake seed {self.path}`")
+            raise no_cloud(self.path)
         self._file = StateFile(self.path)
         self._clock = FakeClock(self._now, self._advance)
         self._rng = random.Random(0)

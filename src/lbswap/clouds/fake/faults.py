@@ -12,6 +12,8 @@ import os
 import random
 from typing import Any
 
+from lbswap.errors import ConfigError
+
 SIDE_EFFECTS = frozenset(
     {
         "create_load_balancer",
@@ -53,8 +55,14 @@ def set_faults(
     drain_seconds: float | None = None,
     seed: int = 0,
 ) -> None:
-    """Configure faults (counted from now: the call and side-effect counters restart at 0)."""
+    """Configure faults (counted from now: the call and side-effect counters restart at 0).
+
+    :raises ConfigError: a probability outside [0, 1], or no simulated cloud at ``path``.
+    """
     from lbswap.clouds.fake.cloud import FakeCloud
+
+    if fail_probability is not None and not 0.0 <= fail_probability <= 1.0:
+        raise ConfigError(f"--fail-probability must be between 0 and 1, not {fail_probability}")
 
     def apply(state: dict[str, Any]) -> None:
         if latency is not None:

@@ -85,7 +85,7 @@ def read_state(path: Path) -> dict[str, Any]:
     try:
         state = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"no simulated cloud at {path}: create it with `lbswap fake seed {path}`") from None
+        raise no_cloud(path) from None
     except IsADirectoryError:
         raise ConfigError(f"{path} is a directory, not a simulated cloud: give --backend fake:FILE") from None
     except OSError as exc:
@@ -111,6 +111,10 @@ def state_problem(state: Any) -> str | None:
         if not isinstance(state[key], wanted) or isinstance(state[key], bool):
             return f"{key!r} is a JSON {type(state[key]).__name__}"
     return None
+
+
+def no_cloud(path: Path) -> ConfigError:
+    return ConfigError(f"no simulated cloud at {path}: create it with `lbswap fake seed {path} --sample N`")
 
 
 def _not_a_state_file(path: Path, why: str) -> ConfigError:
