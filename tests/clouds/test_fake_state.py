@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lbswap.clouds import fake
+from lbswap.errors import CloudError
 from tests.conftest import RunCli
 
 
@@ -94,3 +95,55 @@ def test_faults_refuse_a_probability_outside_0_1(tmp_path: Path, run_cli: RunCli
     assert "probability" in out.stderr
     assert fake.FakeCloud(path).snapshot_state()["faults"] == {}, "nothing was changed"
     assert run_cli(["fake", "faults", str(path), "--fail-probability", "1"]).returncode == 0
+
+
+def _read_outcomes(cloud: fake.FakeCloud, lb_id: str, n: int) -> list[int | None]:
+    outcomes: list[int | None] = []
+    for _ in range(n):
+        try:
+            cloud.get_load_balancer(lb_id)
+            outcomes.append(None)
+        except CloudError as exc:
+            outcomes.append(exc.status_code)
+    return outcomes
+
+
+def test_read_faults_fail_reads_with_503_at_the_seeded_rate(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.json"
+    lb_id = fake.seed_sample(path, 2)[0]
+    cloud = fake.FakeCloud(path)
+    fake.set_faults(path, read_error_probability=0.3, seed=7)
+    first = _read_outcomes(cloud, lb_id, 400)
+    assert set(first) == {None, 503}
+    assert 0.2 < first.count(503) / len(first) < 0.4
+    fake.set_faults(path, read_error_probability=0.3, seed=7)
+    assert _read_outcomes(cloud, lb_id, 400) == first, "the same seed fails the same calls"
+    fake.set_faults(path, read_error_probability=0.3, seed=8)
+    assert _read_outcomes(cloud, lb_id, 400) != first
+    fake.clear_faults(path)
+    assert _read_outcomes(cloud, lb_id, 50) == [None] * 50
+
+
+def test_read_faults_never_fail_a_side_effect(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.json"
+    lb_id = fake.seed_sample(path, 2)[0]
+    cloud = fake.FakeCloud(path)
+    fake.set_faults(path, read_error_probability=1.0)
+    with pytest.raises(CloudError) as err:
+        cloud.list_floating_ips()
+    assert err.value.status_code == 503 and err.value.request_id
+    cloud.failover_load_balancer(lb_id)
+    assert cloud.snapshot_state()["lbs"][lb_id]["provisioning_status"] == "PENDING_UPDATE"
+
+
+def test_fail_reads_through_the_cli(tmp_path: Path, run_cli: RunCli) -> None:
+    path = tmp_path / "cloud.json"
+    fake.seed_sample(path, 2)
+    out = run_cli(["fake", "faults", str(path), "--fail-reads", "1.5"])
+    assert out.returncode == 2 and "--fail-reads" in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    assert run_cli(["fake", "faults", str(path), "--fail-reads", "1"]).returncode == 0
+    assert fake.FakeCloud(path).snapshot_state()["faults"]["read_error_probability"] == 1.0
+    out = run_cli(["--backend", f"fake:{path}", "inventory"])
+    assert out.returncode != 0 and "503" in out.stderr, out.stderr
+    assert run_cli(["fake", "faults", str(path), "--clear"]).returncode == 0
+    assert run_cli(["--backend", f"fake:{path}", "inventory"]).returncode == 0

@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-probability", type=float, metavar="P")
     p.add_argument("--crash-at", type=_positive_int, metavar="N")
     p.add_argument("--drain-seconds", type=float, metavar="SECONDS")
+    p.add_argument("--fail-reads", type=float, metavar="P", help="each read call fails with a 503 with probability P")
     p.add_argument("--clear", action="store_true")
     p = fake_sub.add_parser("publish-image", help="publish a newer amphora image")
     _add_globals(p, top=False)

@@ -409,6 +409,7 @@ def cmd_fake(args: argparse.Namespace) -> int:
             fail_probability=args.fail_probability,
             crash_at=args.crash_at,
             drain_seconds=args.drain_seconds,
+            read_error_probability=args.fail_reads,
         )
     return 0
 

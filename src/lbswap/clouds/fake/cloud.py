@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.clouds.fake.clock import FakeClock
-from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault
+from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault, read_fails
 from lbswap.clouds.fake.neutron import active_connections, get_fip, move, new_fip, subnet_used, vip_ports
 from lbswap.clouds.fake.octavia import begin, check_mutable, create, get_lb, images, publish, settle, summary, usage
 from lbswap.clouds.fake.store import StateFile, no_cloud, request_id
@@ -84,6 +84,10 @@ class FakeCloud:
                 raise CloudError(f"simulated API error in {call}", status_code=500, request_id=request_id(state))
             if fault == "timeout" and not side_effect:
                 raise CloudTimeout(f"simulated timeout in {call}", request_id=request_id(state))
+            if not side_effect and read_fails(state, self._rng):
+                raise CloudError(
+                    f"simulated 503 Service Unavailable in {call}", status_code=503, request_id=request_id(state)
+                )
             backup = {k: copy.deepcopy(state[k]) for k in ("lbs", "fips", "ports")} if side_effect else {}
             try:
                 yield state

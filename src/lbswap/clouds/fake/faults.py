@@ -4,6 +4,8 @@
 raises ``CloudTimeout`` (``timeout``), or the next provisioning transition at or after call N ends in
 ``ERROR`` (``error-status``). ``fail_probability`` does the same at random (seeded). ``crash_at=N``: the
 process exits with status 137 right after the Nth side-effecting call took effect.
+``read_error_probability``: each read call (never a side effect) fails with a transient 503 (seeded), so that
+read retries can be tested.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ def due_fault(state: dict[str, Any], rng: random.Random) -> str | None:
     return None
 
 
+def read_fails(state: dict[str, Any], rng: random.Random) -> bool:
+    """Whether the current call, a read, meets a transient 503 (its own seeded stream, apart from due_fault)."""
+    probability = state["faults"].get("read_error_probability")
+    if not probability:
+        return False
+    rng.seed(f"read:{state['faults'].get('seed', 0)}:{state['calls']}")
+    return rng.random() < float(probability)
+
+
 def set_faults(
     path: str | os.PathLike[str],
     *,
@@ -53,6 +64,7 @@ def set_faults(
     fail_probability: float | None = None,
     crash_at: int | None = None,
     drain_seconds: float | None = None,
+    read_error_probability: float | None = None,
     seed: int = 0,
 ) -> None:
     """Configure faults (counted from now: the call and side-effect counters restart at 0).
@@ -61,8 +73,9 @@ def set_faults(
     """
     from lbswap.clouds.fake.cloud import FakeCloud
 
-    if fail_probability is not None and not 0.0 <= fail_probability <= 1.0:
-        raise ConfigError(f"--fail-probability must be between 0 and 1, not {fail_probability}")
+    for option, probability in (("--fail-probability", fail_probability), ("--fail-reads", read_error_probability)):
+        if probability is not None and not 0.0 <= probability <= 1.0:
+            raise ConfigError(f"{option} is a probability: between 0 and 1, not {probability}")
 
     def apply(state: dict[str, Any]) -> None:
         if latency is not None:
@@ -76,6 +89,8 @@ def set_faults(
             faults["fail_probability"] = fail_probability
         if crash_at is not None:
             faults["crash_at"] = crash_at
+        if read_error_probability is not None:
+            faults["read_error_probability"] = read_error_probability
         state["faults"] = faults
         state["calls"] = 0
         state["side_effects"] = 0
