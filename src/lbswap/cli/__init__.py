@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--sample", type=_positive_int, metavar="N", help="N varied sample load balancers")
     src.add_argument("--from-snapshot", metavar="FILE", help="the output of `lbswap snapshot`")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace the simulated cloud already at PATH")
     p = fake_sub.add_parser("faults", help="inject faults into a simulated cloud")
     _add_globals(p, top=False)
     p.add_argument("path")
@@ -244,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-probability", type=_probability, metavar="P")
     p.add_argument("--crash-at", type=_positive_int, metavar="N")
     p.add_argument("--drain-seconds", type=_non_negative_float, metavar="SECONDS")
+    p.add_argument(
+        "--fail-reads", type=_probability, metavar="P", help="each read call fails with a 503 with probability P"
+    )
     p.add_argument("--clear", action="store_true")
     p = fake_sub.add_parser("publish-image", help="publish a newer amphora image")
     _add_globals(p, top=False)

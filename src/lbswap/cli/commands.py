@@ -790,10 +790,16 @@ def cmd_fake(args: argparse.Namespace) -> int:
     from lbswap.clouds import fake
 
     if args.fake_command == "seed":
-        if args.sample:
+        graphs = None if args.sample else read_snapshot(args.from_snapshot)
+        if Path(args.path).exists() and not args.force:
+            raise ConfigError(
+                f"{args.path} already exists and a campaign's journal may refer to the cloud in it: "
+                "give --force to replace it, or another PATH"
+            )
+        if graphs is None:
             ids = fake.seed_sample(args.path, args.sample, seed=args.seed)
         else:
-            ids = fake.seed_from_snapshot(args.path, read_snapshot(args.from_snapshot))
+            ids = fake.seed_from_snapshot(args.path, graphs)
         emit(
             {"path": args.path, "load_balancers": ids},
             args.format,
@@ -806,8 +812,6 @@ def cmd_fake(args: argparse.Namespace) -> int:
         cloud.close()
         emit(model.to_json(image), args.format, table=lambda d: print(f"published image {d['id']} ({d['name']})"))
         return 0
-    if not Path(args.path).exists():
-        raise ConfigError(f"no simulated cloud at {args.path}: create it with `lbswap fake seed {args.path}`")
     if args.clear:
         fake.clear_faults(args.path)
     else:
@@ -819,6 +823,7 @@ def cmd_fake(args: argparse.Namespace) -> int:
             fail_probability=args.fail_probability,
             crash_at=args.crash_at,
             drain_seconds=args.drain_seconds,
+            read_error_probability=args.fail_reads,
         )
     return 0
 
