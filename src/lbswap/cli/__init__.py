@@ -138,6 +138,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _subnet_free(text: str) -> tuple[str, int]:
+    subnet, sep, count = text.partition("=")
+    if not sep or not subnet or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give SUBNET_ID=N, N a whole number")
+    return subnet, int(count)
+
+
 def _kinds(text: str) -> tuple[str, ...]:
     from lbswap.planning.owners import KINDS
 
@@ -247,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drain-seconds", type=_non_negative_float, metavar="SECONDS")
     p.add_argument(
         "--fail-reads", type=_probability, metavar="P", help="each read call fails with a 503 with probability P"
+    )
+    p.add_argument(
+        "--subnet-free",
+        type=_subnet_free,
+        action="append",
+        default=[],
+        metavar="SUBNET_ID=N",
+        help="from now on, N addresses are left on this subnet (repeatable)",
     )
     p.add_argument("--clear", action="store_true")
     p = fake_sub.add_parser("publish-image", help="publish a newer amphora image")

@@ -824,6 +824,7 @@ def cmd_fake(args: argparse.Namespace) -> int:
             crash_at=args.crash_at,
             drain_seconds=args.drain_seconds,
             read_error_probability=args.fail_reads,
+            subnet_free=dict(args.subnet_free),
         )
     return 0
 
