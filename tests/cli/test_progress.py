@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from lbswap.cli.progress import ProgressView, duration
+from lbswap.state import SwapState
 from lbswap.workflow.runner import Event
 
 HOSTILE = "oops[/red]\x1b[31m"
@@ -134,9 +135,9 @@ def test_time_left_from_the_rate_of_finished_swaps() -> None:
     view = ProgressView(_plans(10), enabled=False, clock=clock)
     assert view.eta() == "ETA estimating…"
     for i in range(10):
-        _send(view, i, "swap", "running")
+        _send(view, i, "swap", SwapState.RUNNING)  # the runner sends its typed state
     clock.now += 5
-    _send(view, 0, "swap", "done")
+    _send(view, 0, "swap", SwapState.DONE)
     _send(view, 1, "swap", "skipped")  # a skip costs no time: it does not speed up the estimate
     clock.now += 5
     _send(view, 2, "swap", "done")
