@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lbswap.clouds.base import pool_ref
+from lbswap.clouds.base import pool_ref, summary_of
 from lbswap.clouds.base import validation_failure as _bad
 from lbswap.clouds.fake.neutron import add_fixed_ip, new_port, release_ports, vip_ports
 from lbswap.clouds.fake.store import DEFAULT_PROJECT, new_id, request_id
@@ -26,18 +26,7 @@ def get_lb(state: dict[str, Any], lb_id: str) -> dict[str, Any]:
 
 
 def summary(lb: dict[str, Any]) -> LBSummary:
-    return LBSummary(
-        id=lb["id"],
-        name=lb["name"],
-        provisioning_status=lb["provisioning_status"],
-        operating_status=lb["operating_status"],
-        vip_address=lb["vip_address"],
-        vip_port_id=lb["vip_port_id"],
-        tags=tuple(lb["tags"]),
-        project_id=lb["project_id"],
-        provider=lb["provider"],
-        flavor_id=lb["flavor_id"],
-    )
+    return summary_of(lb)
 
 
 # --- the state machine -------------------------------------------------------------------------------------
