@@ -109,9 +109,7 @@ def test_a_target_flavor_found_becomes_the_target() -> None:
     assert found(plan, "flavor-missing") == []
 
 
-@pytest.mark.parametrize(
-    ("status", "advice"), [("ERROR", "--repair"), ("PENDING_UPDATE", "wait until")]
-)
+@pytest.mark.parametrize(("status", "advice"), [("ERROR", "--repair"), ("PENDING_UPDATE", "wait until")])
 def test_not_active_blocks_with_advice_per_status(status: str, advice: str) -> None:
     finding = only(plan_of(with_fip(provisioning_status=status)), "not-active")
     assert finding.blocking

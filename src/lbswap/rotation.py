@@ -39,7 +39,7 @@ class Criteria:
         )
 
 
-def _epoch(text: str | None) -> float | None:
+def epoch(text: str | None) -> float | None:
     if not text:
         return None
     try:
@@ -52,12 +52,12 @@ def _epoch(text: str | None) -> float | None:
 
 
 def age_days(amphora: Amphora, now: float) -> float | None:
-    created = _epoch(amphora.created_at)
+    created = epoch(amphora.created_at)
     return None if created is None else (now - created) / DAY
 
 
 def cert_days_left(amphora: Amphora, now: float) -> float | None:
-    expires = _epoch(amphora.cert_expiration)
+    expires = epoch(amphora.cert_expiration)
     return None if expires is None else (expires - now) / DAY
 
 
