@@ -127,3 +127,18 @@ def test_a_campaign_refuses_another_cloud(tmp_path: Path, command: str) -> None:
         else:
             op.resume_until_done()
             op.check_finished(before)
+
+
+def test_two_runs_at_once_on_one_fleet_make_one_campaign(tmp_path: Path) -> None:
+    """Two terminals, the same `lbswap run --all`: one campaign takes the load balancers, the other exits 2."""
+    with Operator(tmp_path, sample=SMALL) as op:
+        before = op.state()
+        first, second = op.start(*RUN_ARGS), op.start(*RUN_ARGS)
+        ended = [first.wait(), second.wait()]
+        codes = sorted(f.returncode for f in ended)
+        assert codes == [0, 2], ended
+        refusal = next(f for f in ended if f.returncode == 2)
+        assert len(refusal.lines()) == 1, refusal
+        (campaign,) = op.campaigns()
+        assert campaign["campaign_id"] in refusal.lines()[0], refusal
+        op.check_finished(before, all_done=True)
