@@ -79,6 +79,8 @@ class _Settings:
         )
 
     def settings(self, args: argparse.Namespace, fmt: str) -> argparse.Namespace:
+        """Set what handlers read; called once per command run (which writes at most one document)."""
+        cli._emitted = False
         args.command = self.name
         args.format = fmt
         if _is_lbswap(self.app):

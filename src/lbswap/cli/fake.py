@@ -38,7 +38,7 @@ class FakeSeed(DocumentCommand):
 class FakeFaults(DocumentCommand):
     """Inject faults into the simulated cloud in PATH: latency, failing or crashing calls, slow drains.
 
-    Calls are counted from the next one; --clear removes every fault. Changes only PATH.
+    --clear removes every fault. Changes only PATH.
     """
 
     name = "fake faults"
@@ -46,14 +46,23 @@ class FakeFaults(DocumentCommand):
     def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
         parser = super().get_parser(prog_name)
         parser.add_argument("path", metavar="PATH")
-        parser.add_argument("--latency", type=non_negative_float, metavar="SECONDS", help="added to every call")
-        parser.add_argument("--fail-at", type=positive_int, metavar="N", help="the Nth changing call fails")
         parser.add_argument(
-            "--fail-kind", choices=("error", "timeout", "error-status"), default="error", help="how it fails"
+            "--latency", type=non_negative_float, metavar="SECONDS", help="how long a PENDING_* state lasts"
         )
-        parser.add_argument("--fail-probability", type=probability, metavar="P", help="every call fails with P")
-        parser.add_argument("--crash-at", type=positive_int, metavar="N", help="the process dies at call N")
-        parser.add_argument("--drain-seconds", type=non_negative_float, metavar="SECONDS", help="drain duration")
+        parser.add_argument("--fail-at", type=positive_int, metavar="N", help="API call N (counting every call) fails")
+        parser.add_argument(
+            "--fail-kind",
+            choices=("error", "timeout", "error-status"),
+            default="error",
+            help="a 500, a timeout, or the load balancer ends in ERROR (default error)",
+        )
+        parser.add_argument("--fail-probability", type=probability, metavar="P", help="each call fails with P")
+        parser.add_argument(
+            "--crash-at", type=positive_int, metavar="N", help="exit 137 right after the Nth side-effecting call"
+        )
+        parser.add_argument(
+            "--drain-seconds", type=non_negative_float, metavar="SECONDS", help="connections drain to 0 over this"
+        )
         parser.add_argument(
             "--fail-reads", type=probability, metavar="P", help="each read call fails with a 503 with probability P"
         )
@@ -73,7 +82,10 @@ class FakeFaults(DocumentCommand):
 
 
 class FakePublishImage(DocumentCommand):
-    """Publish a newer amphora image in the simulated cloud in PATH, so its load balancers become stale."""
+    """Publish a newer amphora image in the simulated cloud in PATH, so its load balancers become stale.
+
+    Changes only PATH.
+    """
 
     name = "fake publish-image"
 

@@ -43,8 +43,9 @@ class Local(DocumentCommand):
 class Demo(DocumentCommand):
     """Bring up a local cloud and upgrade it under load: fip-swap next to failover, same probe.
 
-    Needs root. Measures failed new connections, the longest gap and cut long-lived streams per strategy, and
-    writes a report and a timeline. Tears the local cloud down afterwards unless --keep.
+    Needs root; changes this host (namespaces, haproxy, nftables), never an OpenStack cloud. Measures failed
+    new connections, the longest gap and cut long-lived streams per strategy, and writes a report and a
+    timeline. Tears the local cloud down afterwards unless --keep.
     """
 
     name = "demo"
