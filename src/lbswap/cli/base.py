@@ -62,6 +62,10 @@ class _OwnParser(Command):
 class _Settings:
     """The cloud, journal and format a handler reads from ``args``, wherever the command runs."""
 
+    #: the openstack client need not authenticate first: lbswap's openstack backend connects through
+    #: openstacksdk with the same cloud configuration (and a rehearsal on --backend fake needs no cloud)
+    auth_required = False
+
     #: the command's name as ``lbswap`` knows it (what handlers read as ``args.command``)
     name: ClassVar[str]
     app: Any
