@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cliff import _argparse, help
+from cliff import help
 from cliff.app import App
 from cliff.command import Command
 from cliff.commandmanager import CommandManager
 
 from lbswap import __version__, cli
 from lbswap.cli import campaign, fake, inventory, lab
-from lbswap.cli.base import EXIT_CODES, Parser
+from lbswap.cli.base import EXIT_CODES, HelpFormatter, Parser
 from lbswap.errors import BadInput
 
 COMMANDS: tuple[type[Command], ...] = (
@@ -69,7 +69,7 @@ class LbswapApp(App):
             epilog=EXIT_CODES,
             add_help=False,
             allow_abbrev=False,
-            formatter_class=_argparse.SmartHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         parser.add_argument("--version", action="version", version=f"lbswap {version}")
         parser.add_argument("-h", "--help", dest="deferred_help", action="store_true", help="show this help")

@@ -32,6 +32,19 @@ exit codes: 0 done; 1 a load balancer failed or was rolled back; 2 bad input or 
 changed); 130/143 interrupted (`lbswap resume` finishes what was under way)"""
 
 
+class HelpFormatter(_argparse.SmartHelpFormatter):
+    """cliff's help formatter, keeping the paragraphs of a description and an epilog apart."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
+        return "\n\n".join(super(HelpFormatter, self)._fill_text(p, width, indent) for p in paragraphs)
+
+
+GLOBALS = """\
+global options, before or after the command: --os-cloud NAME, --backend SPEC, --journal PATH, -v (see \
+`lbswap --help`)"""
+
+
 class Parser(_argparse.ArgumentParser):
     """cliff's parser, but a usage error is one line and exit 2 like every other bad input."""
 
@@ -47,7 +60,7 @@ class _OwnParser(Command):
             description=self.get_description(),
             epilog=self.get_epilog(),
             prog=prog_name,
-            formatter_class=_argparse.SmartHelpFormatter,
+            formatter_class=HelpFormatter,
             conflict_handler=self.conflict_handler,
         )
         for hook in self._hooks:
@@ -56,7 +69,7 @@ class _OwnParser(Command):
         return parser
 
     def get_epilog(self) -> str:
-        return EXIT_CODES
+        return f"{EXIT_CODES}\n\n{GLOBALS}" if _is_lbswap(self.app) else EXIT_CODES
 
 
 class _Settings:

@@ -10,11 +10,13 @@ STRATEGIES = ("auto", "fip-swap", "failover", "recreate")
 
 
 def add_selection(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("selection")
-    group.add_argument("--lb", action="append", default=[], metavar="ID_OR_NAME", help="repeatable")
+    group = parser.add_argument_group("selection (what to act on; why-to-rotate options narrow it)")
+    group.add_argument(
+        "--lb", action="append", default=[], metavar="ID_OR_NAME", help="this load balancer (repeatable)"
+    )
     group.add_argument("--all", action="store_true", help="every load balancer visible to you")
-    group.add_argument("--project", metavar="PROJECT_ID")
-    group.add_argument("--tag", metavar="TAG")
+    group.add_argument("--project", metavar="PROJECT_ID", help="the load balancers of this project")
+    group.add_argument("--tag", metavar="TAG", help="the load balancers carrying this tag")
     group.add_argument("--provider", metavar="NAME", help="only load balancers of this provider")
     group.add_argument("--stale-image", action="store_true", help="only LBs with an amphora on an older image")
     group.add_argument(
@@ -33,12 +35,29 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("swap")
-    group.add_argument("--strategy", default="auto", choices=STRATEGIES)
-    group.add_argument("--target-flavor", metavar="NAME_OR_ID")
-    group.add_argument("--target-az", metavar="ZONE")
-    group.add_argument("--target-provider", metavar="NAME")
-    group.add_argument("--drain-timeout", type=non_negative_float, default=300.0, metavar="SECONDS")
-    group.add_argument("--keep-source", type=non_negative_float, default=0.0, metavar="MINUTES")
+    group.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="auto: fip-swap where every VIP has a floating IP, else failover or recreate (see `plan`; default auto)",
+    )
+    group.add_argument("--target-flavor", metavar="NAME_OR_ID", help="build the clone with this Octavia flavor")
+    group.add_argument("--target-az", metavar="ZONE", help="build the clone in this availability zone")
+    group.add_argument("--target-provider", metavar="NAME", help="build the clone with this provider")
+    group.add_argument(
+        "--drain-timeout",
+        type=non_negative_float,
+        default=300.0,
+        metavar="SECONDS",
+        help="wait at most this long for the source's connections to drain (default 300)",
+    )
+    group.add_argument(
+        "--keep-source",
+        type=non_negative_float,
+        default=0.0,
+        metavar="MINUTES",
+        help="keep the source this long for a rollback; `finalize` retires it (default 0: retire at once)",
+    )
     group.add_argument("--allow-downtime", action="store_true", help="consent to the downtime the plan states")
     group.add_argument("--parallel", type=positive_int, default=1, metavar="N", help="swaps at once (default 1)")
     group.add_argument(
