@@ -180,10 +180,11 @@ def test_plugin_entry_points_load_without_python_openstackclient(tmp_path: Path)
     script = """
 import importlib.metadata as md, json, sys
 sys.modules["openstackclient"] = None  # importing it would fail: the plugin must not need it
-(ext,) = [e for e in md.entry_points(group="openstack.cli.extension") if e.value.startswith("lbswap.")]
+ours = lambda group: [e for e in md.entry_points(group=group) if e.dist.name == "lbswap-plugin-check"]
+(ext,) = ours("openstack.cli.extension")
 plugin = ext.load()
 group = f"openstack.{plugin.API_NAME}.v{plugin.DEFAULT_API_VERSION}"
-commands = {e.name: e.load() for e in md.entry_points(group=group)}
+commands = {e.name: e.load() for e in ours(group)}
 print(json.dumps({"name": ext.name, "api": plugin.API_NAME, "versions": sorted(plugin.API_VERSIONS),
                   "commands": {n: c.__module__ + ":" + c.__qualname__ for n, c in commands.items()},
                   "bases": sorted({b.__module__ for c in commands.values() for b in c.__mro__})}))
@@ -201,7 +202,24 @@ print(json.dumps({"name": ext.name, "api": plugin.API_NAME, "versions": sorted(p
     wanted = {"inventory", "plan", "run", "status", "resume", "rollback", "finalize", "report"}
     assert wanted <= {n.removeprefix("loadbalancer_upgrade_") for n in found["commands"]}
     assert found["commands"]["loadbalancer_upgrade_run"] == "lbswap.cli.campaign:Run"
+    assert found["commands"]["loadbalancer_upgrade"] == "lbswap.cli.osc_plugin:Overview"
     assert "cliff.command" in found["bases"]
+
+
+def test_the_plugin_overview_lists_every_command_and_what_it_changes() -> None:
+    from lbswap.cli import osc_plugin
+
+    declared = _declared()["openstack.load_balancer_upgrade.v1"]
+    listed = {f"loadbalancer_upgrade_{n}": target for n, target in osc_plugin.COMMANDS.items()}
+    assert listed == {k: v for k, v in declared.items() if k != "loadbalancer_upgrade"}
+    overview = osc_plugin.Overview(_OpenStackShell(None), None)  # type: ignore[arg-type]
+    out = io.StringIO()
+    overview.get_parser("openstack loadbalancer upgrade").print_help(out)
+    text = out.getvalue()
+    assert "Upgrade Octavia load balancers blue/green" in text and "--os-cloud, OS_CLOUD" in text
+    for name in osc_plugin.COMMANDS:
+        (line,) = [line for line in text.splitlines() if line.startswith(f"  {name} ")]
+        assert "Changes" in line, line
 
 
 class _OpenStackShell:

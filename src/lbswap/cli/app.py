@@ -39,12 +39,14 @@ COMMANDS: tuple[type[Command], ...] = (
     lab.Demo,
 )
 
-DESCRIPTION = """\
+SUMMARY = """\
 Upgrade Octavia load balancers blue/green: clone each one on the new amphora image (or flavor, zone,
 provider), wait until the clone is ready, move the floating IPs to it atomically, drain and retire the
 source. Where no floating IP can move, lbswap says how much downtime the fallback costs before it changes
 anything. `plan` changes nothing; `run`, `resume`, `rollback`, `finalize` and `recover` change the cloud and
-journal every step, so `resume` finishes or rolls back after a crash.
+journal every step, so `resume` finishes or rolls back after a crash."""
+
+DESCRIPTION = f"""{SUMMARY}
 
 The cloud: --os-cloud NAME (clouds.yaml) or OS_CLOUD, or --backend fake:PATH | local[:DIR] |
 openstack[:CLOUD] (LBSWAP_BACKEND). The journal: --journal PATH (default

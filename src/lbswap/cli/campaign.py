@@ -146,11 +146,12 @@ class Report(DocumentLister):
 
 
 class Recover(DocumentLister):
-    """Without a journal: find unfinished swaps by their marker tags and finish or roll back each.
+    """Finish or roll back unfinished swaps found by their marker tags, without a journal. Changes the cloud.
 
-    Looks for clones standing beside their sources and temporary floating IPs that lbswap tagged. With
-    --dry-run it only shows what it would do; otherwise it changes the cloud (after confirmation unless --yes).
-    Refuses a campaign whose driver is still alive. Exit code 1 when a recovery action failed.
+    For when the journal is lost. Looks for clones standing beside their sources and temporary floating IPs
+    that lbswap tagged. With --dry-run it only shows what it would do; otherwise it changes the cloud (after
+    confirmation unless --yes). Refuses a campaign whose driver is still alive. Exit code 1 when a recovery
+    action failed.
     """
 
     name = "recover"

@@ -11,7 +11,13 @@ lbswap's openstack backend reads through openstacksdk exactly as the client does
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 from typing import Any
+
+from cliff.command import Command
+
+from lbswap.cli.base import HelpFormatter, Parser
 
 #: the plugin interface of python-openstackclient (see its "Plugins" documentation)
 API_NAME = "load_balancer_upgrade"
@@ -43,3 +49,54 @@ def build_option_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help=f"lbswap command set version, default={DEFAULT_API_VERSION}",
     )
     return parser
+
+
+#: the plugin's commands (the entry points of group openstack.load_balancer_upgrade.v1), for the overview
+COMMANDS = {
+    "inventory": "lbswap.cli.inventory:Inventory",
+    "snapshot": "lbswap.cli.inventory:Snapshot",
+    "plan": "lbswap.cli.campaign:Plan",
+    "run": "lbswap.cli.campaign:Run",
+    "status": "lbswap.cli.campaign:Status",
+    "resume": "lbswap.cli.campaign:Resume",
+    "rollback": "lbswap.cli.campaign:Rollback",
+    "finalize": "lbswap.cli.campaign:Finalize",
+    "report": "lbswap.cli.campaign:Report",
+    "recover": "lbswap.cli.campaign:Recover",
+}
+
+
+class _OverviewFormatter(HelpFormatter):
+    """Paragraphs filled, the command list kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        prose, _, listing = text.partition("\n\ncommands")
+        return super()._fill_text(prose, width, indent) + ("\n\ncommands" + listing if listing else "")
+
+
+class Overview(Command):
+    """`openstack loadbalancer upgrade` (and its --help): what lbswap does and what each command changes."""
+
+    auth_required = False
+
+    def get_description(self) -> str:
+        from lbswap.cli.app import SUMMARY
+
+        lines = []
+        for name, target in COMMANDS.items():
+            module, _, cls = target.partition(":")
+            summary = (inspect.getdoc(getattr(importlib.import_module(module), cls)) or "").splitlines()[0]
+            lines.append(f"  {name:<10} {summary}")
+        prose = (
+            f"{SUMMARY}\n\nThe cloud is the one the openstack options name (--os-cloud, OS_CLOUD or the OS_* "
+            "variables). Each command takes --journal PATH (default $XDG_STATE_HOME/lbswap/journal.sqlite) and "
+            "--backend fake:PATH to rehearse on the simulator."
+        )
+        return f"{prose}\n\ncommands (`openstack help loadbalancer upgrade COMMAND` for each):\n" + "\n".join(lines)
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        return Parser(prog=prog_name, description=self.get_description(), formatter_class=_OverviewFormatter)
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        self.get_parser("openstack loadbalancer upgrade").print_help(self.app.stdout)
+        return 0
