@@ -100,6 +100,8 @@ def test_value_format_shows_tenant_text_safely(run_cli: RunCli, tmp_path: Path) 
     result = run_cli(["--backend", f"fake:{path}", "inventory", "-c", "name", "-f", "value"])
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and result.stdout.count("\n") == 1
+    exact = run_cli(["--backend", f"fake:{path}", "inventory", "-c", "name", "-f", "json"])
+    assert json.loads(exact.stdout) == [{"name": "evil\x1b[31m\nname"}]  # the encoder escapes, not lbswap
 
 
 # --- --help -------------------------------------------------------------------------------------------------

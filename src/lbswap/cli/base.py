@@ -154,8 +154,10 @@ class DocumentLister(_Settings, Lister, _OwnParser):
         unknown = [c for c in parsed_args.columns if self._normalize_column_name(c) not in column_names]
         if unknown:
             raise BadInput(f"no column {unknown[0]!r}: choose from {', '.join(column_names)}")
-        cli._emitted = fmt in cli.DOCUMENT_FORMATS
-        # tenant text is shown safely in every format a terminal may display
+        if fmt in cli.DOCUMENT_FORMATS:  # the exact strings: the encoders escape them
+            cli._emitted = True
+            return super().produce_output(parsed_args, column_names, data)
+        # table, value, csv: tenant text shown safely (no terminal escapes, one line per row)
         safe = [tuple(shown(v) if isinstance(v, str) else v for v in row) for row in data]
         return super().produce_output(parsed_args, column_names, safe)
 
