@@ -81,11 +81,6 @@ def test_finalize_never_retires_a_source_an_operator_moved_a_floating_ip_back_to
         assert fip["floating_ip_address"] in (swap["error"] or ""), swap
 
 
-@pytest.mark.xfail(
-    reason="waiting on rollback refusing a fip-swap whose source is being retired (today it moves the floating IP "
-    "onto the dying source and deletes the clone: the load balancer is lost), and exiting 1 when it refuses",
-    strict=True,
-)
 def test_rollback_never_moves_a_floating_ip_onto_a_source_being_retired(tmp_path: Path) -> None:
     """The operator's `rollback` after a run that died in its retire (the source PENDING_DELETE): nothing to roll
     back to. Found with SIGTERM at random points, made deterministic here with a crash after the delete call."""

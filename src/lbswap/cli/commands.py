@@ -43,18 +43,22 @@ def stop_on_signals(campaigns: Callable[[], Sequence[str]]) -> Iterator[Any]:
     stop = StopRequest()
     codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
+    def resume_command() -> str:
+        names = list(campaigns())
+        return f"lbswap resume {names[0]}" if len(names) == 1 else "lbswap resume"
+
     def handler(signum: int, _frame: Any) -> None:
+        names = " ".join(campaigns()) or "(none started)"
         if stop.is_set():
             if signum == signal.SIGINT:  # the second Ctrl-C forces: what is in flight is left to resume
-                os.write(2, b"lbswap: stopped at once; `lbswap resume` finishes what was under way\n")
+                line = f"lbswap: campaign {names} stopped at once; `{resume_command()}` finishes it\n"
+                os.write(2, line.encode())
                 os._exit(130)
             return
-        names = " ".join(campaigns()) or "(none started)"
         what = signal.Signals(signum).name
         stop.set(
             f"interrupted ({what}): campaign {names} stopped at its next step boundary; "
-            f"`lbswap resume {names if len(campaigns()) == 1 else ''}`".rstrip()
-            + " finishes it",
+            f"`{resume_command()}` finishes it",
             codes[signal.Signals(signum)],
         )
 
