@@ -44,6 +44,9 @@ class FakeHarness(Harness):
         subnet = subnet_id or self.subnet_id
         return str(self.cloud.mutate(lambda state: neutron.new_port(state, subnet, self.project_id, None)["id"]))
 
+    def delete_port(self, port_id: str) -> None:
+        self.cloud.mutate(lambda state: neutron.release_ports(state, {port_id}))
+
     def port_addresses(self, port_id: str) -> set[tuple[str, str]] | None:
         port = self.cloud.snapshot_state()["ports"].get(port_id)
         if port is None:
@@ -110,6 +113,9 @@ class OpenStackHarness(Harness):
         )
         self._ports.append(port.id)
         return str(port.id)
+
+    def delete_port(self, port_id: str) -> None:
+        self.conn.network.delete_port(port_id, ignore_missing=True)
 
     def port_addresses(self, port_id: str) -> set[tuple[str, str]] | None:
         port = self.conn.network.find_port(port_id)

@@ -60,6 +60,9 @@ class Harness:
         """A port with one fixed IP on ``subnet_id`` (default: the IPv4 VIP subnet)."""
         raise NotImplementedError
 
+    def delete_port(self, port_id: str) -> None:
+        raise NotImplementedError
+
     def port_addresses(self, port_id: str) -> set[tuple[str, str]] | None:
         """(subnet, address) of every fixed IP of a port, or None when the port is gone."""
         raise NotImplementedError

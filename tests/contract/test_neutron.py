@@ -12,6 +12,11 @@ from lbswap.errors import NotFound, PreconditionFailed
 from tests.contract.harness import Harness, unique
 
 MISSING = "00000000-0000-0000-0000-00000000dead"
+#: a known defect of the openstack backend, which this suite found (reported, not fixed here)
+OPENSTACK_NULL_PORT = (
+    "openstack backend: _fields drops a null port_id/fixed_ip_address (f.default is MISSING, not None), so "
+    "FloatingIP() of an unassociated floating IP raises TypeError"
+)
 
 
 def test_move_floating_ip_is_a_compare_and_swap(contract_cloud: Harness) -> None:
@@ -53,6 +58,26 @@ def test_floating_ips_by_port_and_tag_and_idempotent_delete(contract_cloud: Harn
     assert h.cloud.list_floating_ips(tag=tag) == []
     with pytest.raises(NotFound):
         h.cloud.get_floating_ip(made.id)
+
+
+def test_a_floating_ip_whose_port_went_reads_back_unassociated(
+    contract_cloud: Harness, request: pytest.FixtureRequest
+) -> None:
+    """Neutron keeps a floating IP whose port is deleted (a cascade delete takes the VIP port), with port_id
+    and fixed_ip_address null: the sweep for temporary floating IPs must still read it."""
+    h = contract_cloud
+    if h.cloud.kind == "openstack":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=OPENSTACK_NULL_PORT))
+    port, tag = h.new_port(), unique("lbswap:temp-fip")
+    made = h.cloud.create_floating_ip(floating_network_id=h.external_network_id, port_id=port, tags=[tag])
+    try:
+        h.delete_port(port)
+        fip = h.cloud.get_floating_ip(made.id)
+        assert (fip.id, fip.port_id, fip.fixed_ip_address) == (made.id, None, None)
+        assert fip.revision_number > made.revision_number
+        assert h.cloud.list_floating_ips(tag=tag) == [fip]
+    finally:
+        h.cloud.delete_floating_ip(made.id)
 
 
 def test_additional_vips_are_fixed_ips_of_the_main_vip_port(contract_cloud: Harness) -> None:

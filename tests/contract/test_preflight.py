@@ -11,6 +11,17 @@ from lbswap.errors import NotFound, QuotaExceeded
 from lbswap.model import QuotaUsage, StackResource
 from tests.contract.harness import COMPUTE_KINDS, QUOTA_KINDS, Harness, unique
 
+#: a known defect of the openstack backend, which this suite found (reported, not fixed here)
+OPENSTACK_IDENTITY = (
+    "openstack backend: identity() uses load_balancer_endpoint_override, which openstacksdk rewrites to the "
+    "discovered .../v2 URL on the first Octavia call: a campaign's identity differs from a new process's, so "
+    "resume refuses with 'belongs to cloud'"
+)
+OPENSTACK_QUOTA_NAMES = (
+    "openstack backend: get_quota reads Octavia's quota under plural names (loadbalancers, listeners...) while "
+    "Octavia answers loadbalancer, listener, pool, member, healthmonitor, l7policy: every limit reads -1"
+)
+
 
 def test_get_quota_has_every_documented_kind(contract_cloud: Harness) -> None:
     quota = contract_cloud.cloud.get_quota(contract_cloud.fresh_project())
@@ -21,8 +32,12 @@ def test_get_quota_has_every_documented_kind(contract_cloud: Harness) -> None:
             assert quota.in_use.get(kind, 0) >= 0
 
 
-def test_a_create_over_the_load_balancer_quota_is_refused(contract_cloud: Harness) -> None:
+def test_a_create_over_the_load_balancer_quota_is_refused(
+    contract_cloud: Harness, request: pytest.FixtureRequest
+) -> None:
     h = contract_cloud
+    if h.cloud.kind == "openstack":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=OPENSTACK_QUOTA_NAMES))
     project = h.fresh_project()
     h.set_quota(project, load_balancer=1, listener=5)
     first = h.create_active(h.small_body(unique("quota"), project_id=project))
@@ -82,6 +97,24 @@ def test_identity_is_stable_and_secret_free(contract_cloud: Harness) -> None:
         reopened.close()
     for secret in h.secrets():
         assert secret not in identity
+
+
+def test_identity_does_not_change_once_the_cloud_was_used(
+    contract_cloud: Harness, request: pytest.FixtureRequest
+) -> None:
+    """A campaign stores the identity of the process that ran it; ``resume`` compares it with that of a new
+    process, which has made no call yet. They must be equal, or resume refuses the campaign's own cloud."""
+    h = contract_cloud
+    if h.cloud.kind == "openstack":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=OPENSTACK_IDENTITY))
+    fresh = h.reopen()
+    try:
+        before = fresh.identity()
+        fresh.list_load_balancers(project_id=h.project_id)
+        fresh.list_floating_ips(tag=unique("none"))
+        assert fresh.identity() == before
+    finally:
+        fresh.close()
 
 
 def test_stack_resources_and_service_compute_quota_answer(contract_cloud: Harness) -> None:
