@@ -15,12 +15,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lbswap.clouds.base import validation_failure
 from lbswap.clouds.fake.clock import FakeClock
 from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault, read_fails
 from lbswap.clouds.fake.neutron import active_connections, get_fip, move, new_fip, subnet_used, vip_ports
-from lbswap.clouds.fake.octavia import begin, check_mutable, create, get_lb, images, publish, settle, summary, usage
+from lbswap.clouds.fake.octavia import (
+    begin,
+    check_mutable,
+    create,
+    get_lb,
+    images,
+    limits,
+    publish,
+    settle,
+    summary,
+    usage,
+)
 from lbswap.clouds.fake.store import StateFile, no_cloud, request_id
-from lbswap.errors import CloudError, CloudTimeout, ConfigError, Conflict, NotFound, PreconditionFailed
+from lbswap.errors import CloudError, CloudTimeout, ConfigError, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
     Flavor,
@@ -168,9 +180,9 @@ class FakeCloud:
             lb = state["lbs"].get(lb_id)
             if lb is None or lb["provisioning_status"] == "PENDING_DELETE":
                 return
+            if not cascade and (lb["listeners"] or lb["pools"]):  # Octavia: a 400, checked before the status
+                raise validation_failure(f"Cannot delete Load Balancer {lb_id} - it has children")
             check_mutable(lb)
-            if not cascade and (lb["listeners"] or lb["pools"]):
-                raise Conflict(f"load balancer {lb_id} still has children; delete with cascade", status_code=409)
             begin(state, lb, "PENDING_DELETE")
 
     def rename_load_balancer(self, lb_id: str, name: str) -> None:
@@ -245,7 +257,7 @@ class FakeCloud:
 
     def get_quota(self, project_id: str) -> QuotaUsage:
         with self._call("get_quota") as state:
-            return QuotaUsage(limits=dict(state["quotas"].get(project_id, {})), in_use=usage(state, project_id))
+            return QuotaUsage(limits=limits(state, project_id), in_use=usage(state, project_id))
 
     def subnet_free_addresses(self, subnet_id: str) -> int | None:
         with self._call("subnet_free_addresses") as state:
