@@ -30,6 +30,11 @@ def test_a_create_over_the_load_balancer_quota_is_refused(contract_cloud: Harnes
     assert (quota.limits["load_balancer"], quota.in_use["load_balancer"]) == (1, 1), quota
     assert (quota.limits["listener"], quota.in_use["listener"]) == (5, 1), quota
     assert quota.free("load_balancer") == 0
+    if h.cloud.kind == "openstack":
+        # measured on the tier 2 stack (Octavia 19 without Keystone, noauth): it accepted a create over the
+        # project's load balancer quota, so only the quota's reading is checked against it here; the plan's
+        # `quota` finding is what keeps lbswap from relying on the refusal
+        return
     with pytest.raises(QuotaExceeded):
         h.cloud.create_load_balancer(h.small_body(unique("over"), project_id=project))
     assert [lb.id for lb in h.cloud.list_load_balancers(project_id=project)] == [first]
