@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from lbswap import clone
 from lbswap.clouds import fake
 from lbswap.errors import CloudError
-from tests.conftest import RunCli
+from tests.conftest import SRC, RunCli
 
 
 def test_each_seed_is_a_new_cloud_and_a_copy_is_the_same_cloud(tmp_path: Path) -> None:
@@ -28,41 +33,53 @@ def test_each_seed_is_a_new_cloud_and_a_copy_is_the_same_cloud(tmp_path: Path) -
 def test_a_state_file_without_an_identity_gets_one_that_stays(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
     fake.seed_sample(path, 2)
-    state = json.loads(path.read_text())
-    del state["cloud_id"]
-    path.write_text(json.dumps(state))
-    (tmp_path / "old.json.gen").unlink()
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM meta WHERE key = 'cloud_id'")
     first = fake.FakeCloud(path).identity()
     assert first.startswith("fake:") and first != "fake:None"
     assert fake.FakeCloud(path).identity() == first, "another process must see the same identity"
-    assert json.loads(path.read_text())["cloud_id"] == first.removeprefix("fake:")
+    assert fake.FakeCloud(path).snapshot_state()["cloud_id"] == first.removeprefix("fake:")
 
 
 @pytest.mark.parametrize(
-    ("content", "why"),
-    [
-        ("[]", "a JSON list"),
-        ("{}", "state version None"),
-        ('{"version": 1}', "no 'clock'"),
-        ('{"version": 1, "clock": 1800000000.0, "seq": ', "not JSON"),
-        ('{"version": 2}', "state version 2, expected 1"),
-    ],
+    "content",
+    ["[]", "{}", '{"version": 1}', '{"version": 1, "clock": 1800000000.0, "seq": ', "\x00\x01 not text"],
 )
-def test_a_file_that_is_not_a_state_file_is_one_line_and_exit_2(
-    tmp_path: Path, run_cli: RunCli, content: str, why: str
-) -> None:
+def test_a_file_that_is_not_a_state_file_is_one_line_and_exit_2(tmp_path: Path, run_cli: RunCli, content: str) -> None:
     path = tmp_path / "cloud.json"
     path.write_text(content)
     for args in (["--backend", f"fake:{path}", "inventory"], ["fake", "faults", str(path), "--latency", "1"]):
         out = run_cli(args)
         assert out.returncode == 2, out.stderr
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
-        assert str(path) in out.stderr and why in out.stderr and "--force" in out.stderr
-    truncated = tmp_path / "truncated.json"
-    fake.seed_sample(truncated, 3)
-    truncated.write_text(truncated.read_text()[:500])
-    out = run_cli(["--backend", f"fake:{truncated}", "plan", "--all"])
-    assert out.returncode == 2 and "not JSON" in out.stderr and out.stderr.count("\n") == 1, out.stderr
+        assert str(path) in out.stderr and "not an SQLite database" in out.stderr and "--force" in out.stderr
+    assert path.read_text() == content, "a file that is not a cloud is left alone"
+
+
+def _sql(path: Path, statement: str) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute(statement)
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:3000]), "malformed"),
+        (lambda p: _sql(p, "UPDATE meta SET value = '1' WHERE key = 'version'"), "state version 1, expected 2"),
+        (lambda p: _sql(p, "DELETE FROM meta WHERE key = 'version'"), "state version None"),
+        (lambda p: _sql(p, "DROP TABLE meta"), "without the simulator's tables"),
+        (lambda p: p.write_bytes(b""), "without the simulator's tables"),
+    ],
+)
+def test_a_damaged_state_file_is_one_line_and_exit_2(
+    tmp_path: Path, run_cli: RunCli, damage: Callable[[Path], None], why: str
+) -> None:
+    path = tmp_path / "cloud.json"
+    fake.seed_sample(path, 3)
+    damage(path)
+    out = run_cli(["--backend", f"fake:{path}", "plan", "--all"])
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert str(path) in out.stderr and why in out.stderr and "--force" in out.stderr, out.stderr
 
 
 def test_a_directory_is_not_a_state_file(tmp_path: Path, run_cli: RunCli) -> None:
@@ -147,3 +164,56 @@ def test_fail_reads_through_the_cli(tmp_path: Path, run_cli: RunCli) -> None:
     assert out.returncode != 0 and "503" in out.stderr, out.stderr
     assert run_cli(["fake", "faults", str(path), "--clear"]).returncode == 0
     assert run_cli(["--backend", f"fake:{path}", "inventory"]).returncode == 0
+
+
+def _statements_for_one_swap(path: Path, n: int) -> list[str]:
+    """The SQL a swap's calls on the first load balancer run, on a cloud of ``n`` load balancers."""
+    fake.seed_sample(path, n, seed=5)
+    cloud = fake.FakeCloud(path)
+    source_id = cloud.list_load_balancers()[0].id
+    statements: list[str] = []
+    assert cloud._db is not None
+    cloud._db.set_trace_callback(statements.append)
+    source = cloud.read_graph(source_id)
+    made = cloud.create_load_balancer(clone.build_clone_body(source, campaign_id="c"))
+    cloud.clock.sleep(5)
+    clone_lb = cloud.get_load_balancer(made.id)
+    fip = cloud.list_floating_ips(port_id=source.vip_port_id)[0]
+    cloud.move_floating_ip(fip.id, port_id=clone_lb.vip_port_id, fixed_ip_address=None, if_revision=1)
+    cloud.get_stats(source_id)
+    cloud.delete_load_balancer(source_id)
+    cloud.clock.sleep(5)
+    cloud.get_quota(source.project_id or "")
+    cloud._db.set_trace_callback(None)
+    return statements
+
+
+def test_a_call_touches_the_same_records_whatever_the_size_of_the_cloud(tmp_path: Path) -> None:
+    small = _statements_for_one_swap(tmp_path / "small.json", 3)
+    large = _statements_for_one_swap(tmp_path / "large.json", 150)
+    assert len(small) == len(large) and len(small) < 400, (len(small), len(large))
+    assert not [s for s in large if "ORDER BY rowid" in s and "due" not in s], "no full scan"
+
+
+def test_several_processes_share_one_cloud_without_losing_a_change(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.json"
+    fake.seed_sample(path, 3)
+    cloud = fake.FakeCloud(path)
+    port = cloud.list_load_balancers()[0].vip_port_id
+    calls_before = cloud.snapshot_state()["calls"]
+    code = (
+        "import sys; from lbswap.clouds.fake import FakeCloud; c = FakeCloud(sys.argv[1])\n"
+        "for i in range(60):\n"
+        "    c.create_floating_ip(floating_network_id='public', port_id=sys.argv[2], tags=['t'])\n"
+        "    c.clock.sleep(1)\n"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), port], env={**os.environ, "PYTHONPATH": str(SRC)})
+        for _ in range(3)
+    ]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0, 0]
+    state = cloud.snapshot_state()
+    assert state["side_effects"] == 180 and state["calls"] == calls_before + 180
+    assert sorted(a["n"] for a in state["audit"]) == list(range(1, 181))
+    assert len([f for f in state["fips"].values() if f["tags"] == ["t"]]) == 180
+    assert state["clock"] == 1_800_000_000.0 + 180, "every process's sleep advanced the one clock"

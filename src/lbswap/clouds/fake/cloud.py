@@ -6,9 +6,10 @@ Every API call is counted and meets the faults set for it; every side-effecting 
 
 from __future__ import annotations
 
-import copy
 import os
 import random
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,9 +18,9 @@ from typing import Any
 
 from lbswap.clouds.fake.clock import FakeClock
 from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault, read_fails
-from lbswap.clouds.fake.neutron import active_connections, get_fip, move, new_fip, subnet_used, vip_ports
+from lbswap.clouds.fake.neutron import active_connections, fips_of, get_fip, move, new_fip, subnet_used
 from lbswap.clouds.fake.octavia import begin, check_mutable, create, get_lb, images, publish, settle, summary, usage
-from lbswap.clouds.fake.store import StateFile, no_cloud, request_id
+from lbswap.clouds.fake.store import Session, cannot_write, open_db, request_id
 from lbswap.errors import CloudError, CloudTimeout, ConfigError, Conflict, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
@@ -45,23 +46,54 @@ class FakeCloud:
         if not path:
             raise ConfigError("--backend fake needs a state file: fake:PATH")
         self.path = Path(path)
-        if not self.path.exists():
-            raise no_cloud(self.path)
-        self._file = StateFile(self.path)
+        self._db: sqlite3.Connection | None = open_db(self.path)
+        self._lock = threading.RLock()
+        self._session: Session | None = None
         self._clock = FakeClock(self._now, self._advance)
         self._rng = random.Random(0)
-        with self._state(write=False):
-            pass
 
-    # --- state file -----------------------------------------------------------------------------------
+    # --- state ----------------------------------------------------------------------------------------
 
     @contextmanager
-    def _state(self, *, write: bool) -> Iterator[dict[str, Any]]:
-        """The state under the lock, with Octavia's pending transitions settled (nested uses share one)."""
-        with self._file.locked(write=write) as (state, outermost):
-            if outermost:
-                settle(state)
-            yield state
+    def _state(self, *, write: bool) -> Iterator[Session]:
+        """One transaction, with Octavia's pending transitions settled (nested uses share it).
+
+        Committed when ``write``, also when the body raised: a failed call's counters and audit must persist.
+        """
+        with self._lock:
+            if self._session is not None:
+                yield self._session
+                return
+            if self._db is None:
+                self._db = open_db(self.path)
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                session = Session(db)
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise cannot_write(self.path, exc) from None
+            self._session = session
+            try:
+                settle(session)
+                yield session
+            except sqlite3.Error as exc:
+                raise cannot_write(self.path, exc) from None
+            finally:
+                self._session = None
+                self._end(db, session, write=write)
+
+    def _end(self, db: sqlite3.Connection, session: Session, *, write: bool) -> None:
+        try:
+            if write:
+                session.commit()
+            else:
+                db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise cannot_write(self.path, exc) from None
 
     def _now(self) -> float:
         with self._state(write=False) as state:
@@ -72,7 +104,7 @@ class FakeCloud:
             state["clock"] = float(state["clock"]) + seconds
 
     @contextmanager
-    def _call(self, call: str, **args: Any) -> Iterator[dict[str, Any]]:
+    def _call(self, call: str, **args: Any) -> Iterator[Session]:
         """One API call: count it, apply faults, and for side effects persist, audit and maybe crash."""
         side_effect = call in SIDE_EFFECTS
         with self._state(write=True) as state:
@@ -89,12 +121,16 @@ class FakeCloud:
                 raise CloudError(
                     f"simulated 503 Service Unavailable in {call}", status_code=503, request_id=request_id(state)
                 )
-            backup = {k: copy.deepcopy(state[k]) for k in ("lbs", "fips", "ports")} if side_effect else {}
+            if not side_effect:
+                yield state
+                return
+            state.savepoint()
             try:
                 yield state
             except BaseException:
-                state.update(backup)  # a refused call changes nothing
+                state.rollback_to_savepoint()  # a refused call changes nothing
                 raise
+            state.release_savepoint()
             if side_effect:
                 state["side_effects"] += 1
                 state["audit"].append(
@@ -126,7 +162,11 @@ class FakeCloud:
         return f"fake:{cloud_id}"
 
     def close(self) -> None:
-        self._file.forget()
+        """Close the database connection; a later call opens it again."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # --- reading --------------------------------------------------------------------------------------
 
@@ -142,9 +182,7 @@ class FakeCloud:
         with self._call("read_graph") as state:
             lb = get_lb(state, lb_id)
             data = {k: v for k, v in lb.items() if not k.startswith("_")}
-            data["floating_ips"] = [
-                fip for fip in state["fips"].values() if fip["port_id"] in vip_ports(lb) and fip["port_id"]
-            ]
+            data["floating_ips"] = fips_of(state, lb)
             return from_json(LoadBalancer, data)
 
     def get_stats(self, lb_id: str) -> Stats:
@@ -189,7 +227,7 @@ class FakeCloud:
 
     def failover_amphora(self, amphora_id: str) -> None:
         with self._call("failover_amphora", amphora_id=amphora_id) as state:
-            for lb in state["lbs"].values():
+            for lb in state.find("lbs", "lb.amphora", amphora_id):
                 if any(a["id"] == amphora_id for a in lb["amphorae"]):
                     check_mutable(lb)
                     lb["_failover"] = [amphora_id]
@@ -201,9 +239,15 @@ class FakeCloud:
 
     def list_floating_ips(self, *, port_id: str | None = None, tag: str | None = None) -> list[FloatingIP]:
         with self._call("list_floating_ips") as state:
+            if port_id is not None:
+                found = state.find("fips", "fip.port", port_id)
+            elif tag is not None:
+                found = state.find("fips", "fip.tag", tag)
+            else:
+                found = state["fips"].values()
             return [
                 from_json(FloatingIP, f)
-                for f in state["fips"].values()
+                for f in found
                 if (port_id is None or f["port_id"] == port_id) and (tag is None or tag in f["tags"])
             ]
 
@@ -297,19 +341,22 @@ class FakeCloud:
             return from_json(Image, publish(state, name, list(tags)))
 
     def mutate(self, fn: Callable[[dict[str, Any]], Any]) -> Any:
-        """Change the state directly (tests and seeding): ``fn(state)`` under the lock, then persist."""
+        """Change the state directly (tests and fault setup): ``fn(whole)`` on the whole cloud as one document,
+        under the lock, then persist (the cost grows with the cloud)."""
         with self._state(write=True) as state:
-            return fn(state)
+            whole = state.to_dict()
+            result = fn(whole)
+            state.replace(whole)
+            return result
 
     def snapshot_state(self) -> dict[str, Any]:
+        """The whole cloud as one document (tests; the cost grows with the cloud)."""
         with self._state(write=False) as state:
-            return copy.deepcopy(state)
+            return state.to_dict()
 
     def move_floating_ip_behind_our_back(self, fip_id: str, port_id: str | None) -> None:
         """Someone else moves a floating IP (a concurrent operator): lbswap must notice, never overwrite."""
 
-        def elsewhere(state: dict[str, Any]) -> None:
+        with self._state(write=True) as state:
             fip = get_fip(state, fip_id)
             move(state, fip, port_id, state["ports"][port_id]["ip"] if port_id else None)
-
-        self.mutate(elsewhere)
