@@ -6,6 +6,7 @@ Every API call is counted and meets the faults set for it; every side-effecting 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
@@ -20,7 +21,7 @@ from lbswap.clouds.fake.clock import FakeClock
 from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault, read_fails
 from lbswap.clouds.fake.neutron import active_connections, fips_of, get_fip, move, new_fip, subnet_used
 from lbswap.clouds.fake.octavia import begin, check_mutable, create, get_lb, images, publish, settle, summary, usage
-from lbswap.clouds.fake.store import Session, cannot_write, open_db, request_id
+from lbswap.clouds.fake.store import Session, open_db, request_id, unusable
 from lbswap.errors import CloudError, CloudTimeout, ConfigError, Conflict, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
@@ -73,13 +74,13 @@ class FakeCloud:
             except sqlite3.Error as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                raise cannot_write(self.path, exc) from None
+                raise unusable(self.path, exc) from None
             self._session = session
             try:
                 settle(session)
                 yield session
             except sqlite3.Error as exc:
-                raise cannot_write(self.path, exc) from None
+                raise unusable(self.path, exc) from None
             finally:
                 self._session = None
                 self._end(db, session, write=write)
@@ -93,11 +94,19 @@ class FakeCloud:
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise cannot_write(self.path, exc) from None
+            raise unusable(self.path, exc) from None
 
     def _now(self) -> float:
-        with self._state(write=False) as state:
-            return float(state["clock"])
+        with self._lock:
+            if self._session is not None:
+                return float(self._session["clock"])
+            if self._db is None:
+                self._db = open_db(self.path)
+            try:  # one statement is one consistent read: no transaction, no settling needed to tell the time
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'clock'").fetchone()
+            except sqlite3.Error as exc:
+                raise unusable(self.path, exc) from None
+            return float(json.loads(row[0]))
 
     def _advance(self, seconds: float) -> None:
         with self._state(write=True) as state:
@@ -172,7 +181,8 @@ class FakeCloud:
 
     def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
         with self._call("list_load_balancers") as state:
-            return [summary(lb) for lb in state["lbs"].values() if project_id is None or lb["project_id"] == project_id]
+            found = state["lbs"].briefs()
+            return [summary(lb) for lb in found if project_id is None or lb["project_id"] == project_id]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
         with self._call("get_load_balancer") as state:

@@ -28,11 +28,28 @@ ALL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "TERMINATED_HTTPS", "SCTP", "PRO
 ALL_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT")
 KINDS = ("lbs", "fips", "ports")
 LOGS = ("audit", "history")
+# the fields a listing returns, kept beside the record so that a listing does not parse whole graphs
+BRIEF_FIELDS = {
+    "lbs": (
+        "id",
+        "name",
+        "provisioning_status",
+        "operating_status",
+        "vip_address",
+        "vip_port_id",
+        "tags",
+        "project_id",
+        "provider",
+        "flavor_id",
+    )
+}
 BUSY_TIMEOUT = 120.0  # seconds another process may hold the cloud (one call) before ours gives up
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE obj (kind TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, due REAL, PRIMARY KEY (kind, id));
+CREATE TABLE obj (
+    kind TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, due REAL, brief TEXT, PRIMARY KEY (kind, id)
+);
 CREATE INDEX obj_due ON obj (kind, due) WHERE due IS NOT NULL;
 CREATE TABLE idx (name TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (name, key, id)) WITHOUT ROWID;
 CREATE TABLE counter (scope TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (scope, key))
@@ -177,6 +194,12 @@ class Records:
             self._cache.setdefault(key, [json.loads(text), text])
         return [self._cache[key][0] for key, _ in rows]
 
+    def briefs(self) -> list[dict[str, Any]]:
+        """Every record's BRIEF_FIELDS, in creation order: a listing without parsing whole records."""
+        self._session.flush()
+        rows = self._db.execute("SELECT brief FROM obj WHERE kind = ? ORDER BY rowid", (self.kind,))
+        return [json.loads(text) for (text,) in rows]
+
     def forget(self) -> None:
         self._cache.clear()
 
@@ -191,10 +214,12 @@ class Records:
             if text is None:
                 self._db.execute("DELETE FROM obj WHERE kind = ? AND id = ?", (self.kind, key))
             else:
+                fields = BRIEF_FIELDS.get(self.kind)
+                brief = _dump({f: record.get(f) for f in fields}) if fields else None
                 self._db.execute(
-                    "INSERT INTO obj (kind, id, json, due) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (kind, id) DO UPDATE SET json = excluded.json, due = excluded.due",
-                    (self.kind, key, text, record.get("_until")),
+                    "INSERT INTO obj (kind, id, json, due, brief) VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, id) "
+                    "DO UPDATE SET json = excluded.json, due = excluded.due, brief = excluded.brief",
+                    (self.kind, key, text, record.get("_until"), brief),
                 )
                 self._index(key, record)
             entry[1] = text
@@ -411,12 +436,13 @@ def open_db(path: Path) -> sqlite3.Connection:
     try:
         _tune(db)
     except sqlite3.Error as exc:
-        raise cannot_write(path, exc) from None
+        raise unusable(path, exc) from None
     return db
 
 
-def cannot_write(path: Path, exc: BaseException) -> ConfigError:
-    return ConfigError(f"cannot write simulated cloud {path}: {exc}")
+def unusable(path: Path, exc: BaseException) -> ConfigError:
+    """A storage failure (disk full, read-only directory, a lock held too long) as one line."""
+    return ConfigError(f"cannot use simulated cloud {path}: {exc}")
 
 
 @contextmanager
@@ -442,7 +468,7 @@ def new_cloud(path: str | os.PathLike[str]) -> Iterator[Session]:
             stale.unlink(missing_ok=True)
         os.replace(tmp, target)
     except (OSError, sqlite3.Error) as exc:
-        raise cannot_write(target, exc) from None
+        raise unusable(target, exc) from None
 
 
 def _companions(path: Path) -> list[Path]:
