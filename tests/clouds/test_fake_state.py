@@ -217,3 +217,54 @@ def test_several_processes_share_one_cloud_without_losing_a_change(tmp_path: Pat
     assert sorted(a["n"] for a in state["audit"]) == list(range(1, 181))
     assert len([f for f in state["fips"].values() if f["tags"] == ["t"]]) == 180
     assert state["clock"] == 1_800_000_000.0 + 180, "every process's sleep advanced the one clock"
+
+
+def test_an_additional_vip_is_an_indexed_fixed_ip_on_the_main_port_and_is_released_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    fake.seed_sample(path, 3)
+    cloud = fake.FakeCloud(path)
+    cloud.mutate(
+        lambda s: s["subnets"].update(
+            {"subnet-v6": {"network_id": "net-tenant", "cidr": "2001:db8::/64", "capacity": 100, "reserved": 0}}
+        )
+    )
+    source = cloud.read_graph(cloud.list_load_balancers()[0].id)
+    body = clone.build_clone_body(source, campaign_id="c")
+    body["additional_vips"] = [{"subnet_id": "subnet-v6"}]
+    first = cloud.create_load_balancer(body)
+    graph = cloud.read_graph(first.id)
+    assert [(v.ip_address, v.port_id) for v in graph.additional_vips] == [("2001:db8::2", first.vip_port_id)]
+    assert cloud.subnet_free_addresses("subnet-v6") == 99, "the extra fixed IP counts on its subnet"
+    assert cloud.snapshot_state()["ports"][first.vip_port_id]["extra_ips"] == [
+        {"subnet_id": "subnet-v6", "ip": "2001:db8::2"}
+    ]
+    taken = {**body, "additional_vips": [{"subnet_id": "subnet-v6", "ip_address": "2001:db8::2"}]}
+    with pytest.raises(CloudError, match="already allocated"):
+        cloud.create_load_balancer(taken)
+    with pytest.raises(CloudError, match="not on the VIP network"):
+        cloud.create_load_balancer({**body, "additional_vips": [{"subnet_id": "subnet-extra"}]})
+    cloud.clock.sleep(3)
+    cloud.delete_load_balancer(first.id)
+    cloud.clock.sleep(3)
+    assert cloud.subnet_free_addresses("subnet-v6") == 100, "released with the port"
+    again = cloud.create_load_balancer(body)
+    assert [v.ip_address for v in cloud.read_graph(again.id).additional_vips] == ["2001:db8::2"]
+
+
+def test_subnet_free_counts_every_fixed_ip(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    fake.seed_sample(path, 3)
+    cloud = fake.FakeCloud(path)
+    cloud.mutate(
+        lambda s: s["subnets"].update(
+            {"subnet-b": {"network_id": "net-tenant", "cidr": "10.5.0.0/24", "capacity": 100, "reserved": 0}}
+        )
+    )
+    source = cloud.read_graph(cloud.list_load_balancers()[0].id)
+    body = clone.build_clone_body(source, campaign_id="c")
+    body["additional_vips"] = [{"subnet_id": "subnet-b"}, {"subnet_id": "subnet-b"}]
+    created = cloud.create_load_balancer(body)
+    assert [v.ip_address for v in cloud.read_graph(created.id).additional_vips] == ["10.5.0.2", "10.5.0.3"]
+    fake.set_faults(path, subnet_free={"subnet-b": 1})
+    assert cloud.subnet_free_addresses("subnet-b") == 1
+    assert fake.FakeCloud(path).snapshot_state()["subnets"]["subnet-b"]["capacity"] == 3
