@@ -268,3 +268,19 @@ def test_subnet_free_counts_every_fixed_ip(tmp_path: Path) -> None:
     fake.set_faults(path, subnet_free={"subnet-b": 1})
     assert cloud.subnet_free_addresses("subnet-b") == 1
     assert fake.FakeCloud(path).snapshot_state()["subnets"]["subnet-b"]["capacity"] == 3
+
+
+def test_a_listing_shows_every_change_since_the_last_one_also_made_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    fake.seed_sample(path, 3)
+    cloud, other = fake.FakeCloud(path), fake.FakeCloud(path)
+    source = cloud.read_graph(cloud.list_load_balancers()[0].id)
+    created = cloud.create_load_balancer(clone.build_clone_body(source, campaign_id="c"))
+    assert [lb.provisioning_status for lb in cloud.list_load_balancers() if lb.id == created.id] == ["PENDING_CREATE"]
+    other.clock.sleep(3)
+    assert [lb.provisioning_status for lb in cloud.list_load_balancers() if lb.id == created.id] == ["ACTIVE"]
+    other.delete_load_balancer(source.id)
+    other.clock.sleep(3)
+    listed = cloud.list_load_balancers()
+    assert source.id not in {lb.id for lb in listed} and len(listed) == 3
+    assert cloud.list_load_balancers(project_id="nobody") == []

@@ -52,6 +52,7 @@ class FakeCloud:
         self._session: Session | None = None
         self._clock = FakeClock(self._now, self._advance)
         self._rng = random.Random(0)
+        self._summaries: dict[str, LBSummary] = {}  # brief text -> summary: a listing parses only what changed
 
     # --- state ----------------------------------------------------------------------------------------
 
@@ -181,8 +182,11 @@ class FakeCloud:
 
     def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
         with self._call("list_load_balancers") as state:
-            found = state["lbs"].briefs()
-            return [summary(lb) for lb in found if project_id is None or lb["project_id"] == project_id]
+            known, self._summaries = self._summaries, {}
+            for text in state["lbs"].brief_texts():
+                self._summaries[text] = known.get(text) or summary(json.loads(text))
+            found = self._summaries.values()
+            return [lb for lb in found if project_id is None or lb.project_id == project_id]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
         with self._call("get_load_balancer") as state:

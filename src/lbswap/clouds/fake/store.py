@@ -194,11 +194,12 @@ class Records:
             self._cache.setdefault(key, [json.loads(text), text])
         return [self._cache[key][0] for key, _ in rows]
 
-    def briefs(self) -> list[dict[str, Any]]:
-        """Every record's BRIEF_FIELDS, in creation order: a listing without parsing whole records."""
+    def brief_texts(self) -> list[str]:
+        """Every record's BRIEF_FIELDS as stored (JSON text), in creation order: a listing without parsing
+        whole records."""
         self._session.flush()
         rows = self._db.execute("SELECT brief FROM obj WHERE kind = ? ORDER BY rowid", (self.kind,))
-        return [json.loads(text) for (text,) in rows]
+        return [text for (text,) in rows]
 
     def forget(self) -> None:
         self._cache.clear()
