@@ -67,6 +67,28 @@ def ensure_network(conn: Any) -> Net:
     return Net(external_id=ext.id, subnet_id=subnet.id, network_id=private.id, flavor_ha=flavor.id)
 
 
+def ensure_dual_stack(conn: Any, external_id: str) -> tuple[str, str]:
+    """(IPv4 subnet, IPv6 subnet) of the network ``lbswap-dual``, its IPv4 subnet routed to the external
+    network (find or create). Apart from ``lbswap-private`` so that other tests' ports stay IPv4 only."""
+    net = conn.network
+    if net.find_network("lbswap-dual") is None:
+        dual = net.create_network(name="lbswap-dual")
+        v4 = net.create_subnet(network_id=dual.id, name="lbswap-dual-v4", cidr="10.30.0.0/24", ip_version=4)
+        net.create_subnet(network_id=dual.id, name="lbswap-dual-v6", cidr="fd00:30::/64", ip_version=6)
+        router = net.create_router(name="lbswap-dual-router", external_gateway_info={"network_id": external_id})
+        net.add_interface_to_router(router, subnet_id=v4.id)
+    return net.find_subnet("lbswap-dual-v4").id, net.find_subnet("lbswap-dual-v6").id
+
+
+def ensure_other_subnet(conn: Any) -> str:
+    """A subnet on a network of its own, ``lbswap-other`` (find or create)."""
+    net = conn.network
+    if net.find_network("lbswap-other") is None:
+        other = net.create_network(name="lbswap-other")
+        net.create_subnet(network_id=other.id, name="lbswap-other", cidr="10.40.0.0/24", ip_version=4)
+    return str(net.find_subnet("lbswap-other").id)
+
+
 def full_body(net: Net, name: str, *, flavor_id: str | None = None) -> dict[str, Any]:
     """Two listeners, one with L7 policies redirecting to a second pool; a UDP listener; session persistence;
     members with backup, weight and monitor address; HTTP, TCP and UDP-CONNECT monitors; tags; non-default

@@ -257,17 +257,22 @@ def test_subnet_free_counts_every_fixed_ip(tmp_path: Path) -> None:
     cloud = fake.FakeCloud(path)
     cloud.mutate(
         lambda s: s["subnets"].update(
-            {"subnet-b": {"network_id": "net-tenant", "cidr": "10.5.0.0/24", "capacity": 100, "reserved": 0}}
+            {
+                "subnet-b": {"network_id": "net-tenant", "cidr": "10.5.0.0/24", "capacity": 100, "reserved": 1},
+                "subnet-c": {"network_id": "net-tenant", "cidr": "10.6.0.0/24", "capacity": 100, "reserved": 0},
+            }
         )
     )
     source = cloud.read_graph(cloud.list_load_balancers()[0].id)
     body = clone.build_clone_body(source, campaign_id="c")
-    body["additional_vips"] = [{"subnet_id": "subnet-b"}, {"subnet_id": "subnet-b"}]
+    body["additional_vips"] = [{"subnet_id": "subnet-b"}, {"subnet_id": "subnet-c"}]
     created = cloud.create_load_balancer(body)
-    assert [v.ip_address for v in cloud.read_graph(created.id).additional_vips] == ["10.5.0.2", "10.5.0.3"]
-    fake.set_faults(path, subnet_free={"subnet-b": 1})
-    assert cloud.subnet_free_addresses("subnet-b") == 1
-    assert fake.FakeCloud(path).snapshot_state()["subnets"]["subnet-b"]["capacity"] == 3
+    assert [v.ip_address for v in cloud.read_graph(created.id).additional_vips] == ["10.5.0.2", "10.6.0.2"]
+    assert cloud.subnet_free_addresses("subnet-b") == 98, "one reserved, one fixed IP"
+    fake.set_faults(path, subnet_free={"subnet-b": 1, "subnet-c": 0})
+    assert (cloud.subnet_free_addresses("subnet-b"), cloud.subnet_free_addresses("subnet-c")) == (1, 0)
+    subnets = fake.FakeCloud(path).snapshot_state()["subnets"]
+    assert (subnets["subnet-b"]["capacity"], subnets["subnet-c"]["capacity"]) == (3, 1)
 
 
 def test_a_listing_shows_every_change_since_the_last_one_also_made_by_another_process(tmp_path: Path) -> None:

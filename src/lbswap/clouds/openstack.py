@@ -93,13 +93,15 @@ GRAPH_SETTLE = 5.0
 #: load balancers whose children are kept for reuse (least recently read dropped first)
 GRAPH_CACHE_SIZE = 512
 # Octavia quota names -> lbswap's kinds; Neutron's are the same words (port, floatingip).
+#: lbswap's quota kind -> the names Octavia's quota API answers with, newest first (it answers ``loadbalancer``,
+#: ``healthmonitor``...; ``load_balancer`` and ``health_monitor`` are its deprecated aliases)
 OCTAVIA_QUOTAS = {
-    "load_balancer": "loadbalancers",
-    "listener": "listeners",
-    "pool": "pools",
-    "member": "members",
-    "health_monitor": "healthmonitors",
-    "l7policy": "l7policies",
+    "load_balancer": ("loadbalancer", "load_balancer"),
+    "listener": ("listener",),
+    "pool": ("pool",),
+    "member": ("member",),
+    "health_monitor": ("healthmonitor", "health_monitor"),
+    "l7policy": ("l7policy",),
 }
 
 
@@ -149,8 +151,9 @@ def _fields(cls: type[T], data: Mapping[str, Any], **extra: Any) -> T:
     means the model's default (Octavia returns null for an empty description on some objects)."""
     kept: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in data and not (data[f.name] is None and f.default is not None):
-            kept[f.name] = data[f.name]
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        if f.name in data and not (data[f.name] is None and f.default is not None and has_default):
+            kept[f.name] = data[f.name]  # a null without a model default (port_id of a free floating IP) stays
     nested = {  # already model objects; sequences as tuples, as the model declares them
         k: tuple(v) if isinstance(v, list) else v
         for k, v in extra.items()
@@ -602,7 +605,10 @@ class OpenStackCloud:
 
     def get_quota(self, project_id: str) -> QuotaUsage:
         quota = self._octavia("GET", f"{LB}/quotas/{project_id}", "quota")["quota"]
-        limits = {kind: _limit(quota.get(name)) for kind, name in OCTAVIA_QUOTAS.items()}
+        limits = {
+            kind: _limit(next((quota[n] for n in names if quota.get(n) is not None), None))
+            for kind, names in OCTAVIA_QUOTAS.items()
+        }
         in_use = self._octavia_usage(project_id, [k for k, v in limits.items() if v >= 0])
         with contextlib.suppress(CloudError):  # Neutron's quota details extension may be absent
             details = self._neutron("GET", f"/quotas/{project_id}/details.json", "network quota")["quota"]

@@ -17,12 +17,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lbswap.clouds.base import validation_failure
 from lbswap.clouds.fake.clock import FakeClock
 from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault, read_fails
 from lbswap.clouds.fake.neutron import active_connections, fips_of, get_fip, move, new_fip, subnet_used
-from lbswap.clouds.fake.octavia import begin, check_mutable, create, get_lb, images, publish, settle, summary, usage
+from lbswap.clouds.fake.octavia import (
+    begin,
+    check_mutable,
+    create,
+    get_lb,
+    images,
+    limits,
+    publish,
+    settle,
+    summary,
+    usage,
+)
 from lbswap.clouds.fake.store import Session, open_db, request_id, unusable
-from lbswap.errors import CloudError, CloudTimeout, ConfigError, Conflict, NotFound, PreconditionFailed
+from lbswap.errors import CloudError, CloudTimeout, ConfigError, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
     Flavor,
@@ -220,9 +232,9 @@ class FakeCloud:
             lb = state["lbs"].get(lb_id)
             if lb is None or lb["provisioning_status"] == "PENDING_DELETE":
                 return
+            if not cascade and (lb["listeners"] or lb["pools"]):  # Octavia: a 400, checked before the status
+                raise validation_failure(f"Cannot delete Load Balancer {lb_id} - it has children")
             check_mutable(lb)
-            if not cascade and (lb["listeners"] or lb["pools"]):
-                raise Conflict(f"load balancer {lb_id} still has children; delete with cascade", status_code=409)
             begin(state, lb, "PENDING_DELETE")
 
     def rename_load_balancer(self, lb_id: str, name: str) -> None:
@@ -303,7 +315,7 @@ class FakeCloud:
 
     def get_quota(self, project_id: str) -> QuotaUsage:
         with self._call("get_quota") as state:
-            return QuotaUsage(limits=dict(state["quotas"].get(project_id, {})), in_use=usage(state, project_id))
+            return QuotaUsage(limits=limits(state, project_id), in_use=usage(state, project_id))
 
     def subnet_free_addresses(self, subnet_id: str) -> int | None:
         with self._call("subnet_free_addresses") as state:
@@ -362,6 +374,12 @@ class FakeCloud:
             result = fn(whole)
             state.replace(whole)
             return result
+
+    def change(self, fn: Callable[[Session], Any]) -> Any:
+        """Change the state directly through the simulator's own functions (tests): ``fn(session)`` in one
+        transaction, reading and writing only the records it touches (neutron.new_port, release_ports...)."""
+        with self._state(write=True) as state:
+            return fn(state)
 
     def snapshot_state(self) -> dict[str, Any]:
         """The whole cloud as one document (tests; the cost grows with the cloud)."""

@@ -128,12 +128,17 @@ def _born(state: Session) -> dict[str, str]:
 # --- quotas ------------------------------------------------------------------------------------------------
 
 
-USAGE_KINDS = ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy", "port", "floatingip")
+QUOTA_KINDS = ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy", "port", "floatingip")
+
+
+def limits(state: Session, project_id: str) -> dict[str, int]:
+    """Every kind's limit, -1 (unlimited) where none is set: Octavia and Neutron report every kind."""
+    return {kind: int(state["quotas"].get(project_id, {}).get(kind, -1)) for kind in QUOTA_KINDS}
 
 
 def usage(state: Session, project_id: str) -> dict[str, int]:
     counted = state.counts(f"usage:{project_id}")
-    return {kind: counted.get(kind, 0) for kind in USAGE_KINDS}
+    return {kind: counted.get(kind, 0) for kind in QUOTA_KINDS}
 
 
 def _check_quota(state: Session, project_id: str, listeners: list[Any], pools: list[Any]) -> None:
@@ -165,6 +170,9 @@ def create(state: Session, body: dict[str, Any]) -> dict[str, Any]:
     subnet_id = body.get("vip_subnet_id")
     if not subnet_id or subnet_id not in state["subnets"]:
         raise _bad(f"VIP subnet {subnet_id} not found")
+    vip_subnets = [subnet_id, *(v.get("subnet_id") for v in body.get("additional_vips", []))]
+    if len(set(vip_subnets)) < len(vip_subnets):
+        raise _bad("Duplicate VIP subnet(s) specified. Only one IP can be bound per subnet.")
     flavor_id = body.get("flavor_id")
     topology = "SINGLE"
     if flavor_id:
