@@ -101,6 +101,7 @@ class FakeCloud:
     def _end(self, db: sqlite3.Connection, session: Session, *, write: bool) -> None:
         try:
             if write:
+                session["generation"] = int(session.get("generation", 0)) + 1  # how often the cloud was written
                 session.commit()
             else:
                 db.execute("ROLLBACK")
