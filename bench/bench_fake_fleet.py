@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp) / "cloud.json"
+        state = Path(tmp) / "cloud.db"
         ids = seed_sample(str(state), args.lbs, seed=1)
         set_faults(str(state), latency=30.0)
         raw = FakeCloud(str(state))

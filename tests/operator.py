@@ -8,7 +8,6 @@ is read from the fake cloud's write counter (machine independent), not from the 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import random
@@ -225,20 +224,17 @@ class Operator:
 
 def cloud_writes(path: Path) -> int:
     """How often the fake cloud was written (its generation counter; every call writes it)."""
+    db = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
-        return int(path.with_name(path.name + ".gen").read_text().split(":")[0])
-    except (FileNotFoundError, ValueError):
-        return int(json.loads(path.read_text()).get("generation", 0))
+        row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    finally:
+        db.close()
+    return int(row[0]) if row else 0
 
 
 def _cloud_lock_free(path: Path) -> bool:
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return True
+    """Whether no process is inside a call (every call is one SQLite write transaction on the cloud)."""
+    return _journal_write_free(path)
 
 
 def _journal_write_free(path: Path) -> bool:

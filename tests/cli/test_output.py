@@ -14,6 +14,7 @@ import yaml
 
 from lbswap import cli
 from lbswap.cli import commands
+from lbswap.clouds import fake
 from lbswap.errors import LbswapError
 from tests.conftest import RunCli
 
@@ -131,7 +132,7 @@ def test_probability_bounds_are_accepted(run_cli: RunCli, tmp_path: Path) -> Non
     for p in ("0", "1", "0.25"):
         result = run_cli(["fake", "faults", str(path), "--fail-probability", p])
         assert result.returncode == 0, result.stderr
-    assert json.loads(path.read_text())["faults"]["fail_probability"] == 0.25
+    assert fake.FakeCloud(path).snapshot_state()["faults"]["fail_probability"] == 0.25
 
 
 # --- status: counts first, failures first, skips collapsed ---------------------------------------------------

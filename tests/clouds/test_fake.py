@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -135,7 +134,7 @@ def test_crash_exits_137_after_the_side_effect_took_effect(tmp_path: Path, cloud
     )
     done = subprocess.run([sys.executable, "-c", code, str(cloud.path)], capture_output=True, text=True)
     assert done.returncode == 137 and "survived" not in done.stdout
-    state = json.loads(cloud.path.read_text())
+    state = fake.FakeCloud(cloud.path).snapshot_state()
     assert state["audit"][-1]["call"] == "failover_load_balancer"
     assert state["lbs"][lb.id]["provisioning_status"] == "PENDING_UPDATE"
 

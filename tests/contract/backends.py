@@ -42,10 +42,10 @@ class FakeHarness(Harness):
 
     def new_port(self, subnet_id: str | None = None) -> str:
         subnet = subnet_id or self.subnet_id
-        return str(self.cloud.mutate(lambda state: neutron.new_port(state, subnet, self.project_id, None)["id"]))
+        return str(self.cloud.change(lambda state: neutron.new_port(state, subnet, self.project_id, None)["id"]))
 
     def delete_port(self, port_id: str) -> None:
-        self.cloud.mutate(lambda state: neutron.release_ports(state, {port_id}))
+        self.cloud.change(lambda state: neutron.release_ports(state, {port_id}))
 
     def port_addresses(self, port_id: str) -> set[tuple[str, str]] | None:
         port = self.cloud.snapshot_state()["ports"].get(port_id)

@@ -1,8 +1,9 @@
 """A file-backed simulator of Octavia and Neutron where lbswap depends on them, with fault and crash injection.
 
-The whole cloud lives in one state file (store), locked and rewritten atomically after every side-effecting
-call, so that another process (``lbswap resume`` after a crash) sees exactly what the crashed one left. Time
-is simulated and stored in the file (clock): ``clock.sleep(s)`` advances it, nothing sleeps for real.
+The whole cloud lives in one SQLite file with one record per object (store); every call is one transaction
+that reads and writes only the records it needs, so its cost does not grow with the cloud, several processes
+share the file safely, and another process (``lbswap resume`` after a crash) sees exactly what the crashed
+one left. Time is simulated and stored in the file (clock): ``clock.sleep(s)`` advances it, nothing sleeps.
 
 Behaviour (what lbswap relies on):
 

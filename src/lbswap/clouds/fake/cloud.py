@@ -6,9 +6,11 @@ Every API call is counted and meets the faults set for it; every side-effecting 
 
 from __future__ import annotations
 
-import copy
+import json
 import os
 import random
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,7 +20,7 @@ from typing import Any
 from lbswap.clouds.base import validation_failure
 from lbswap.clouds.fake.clock import FakeClock
 from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault, read_fails
-from lbswap.clouds.fake.neutron import active_connections, get_fip, move, new_fip, subnet_used, vip_ports
+from lbswap.clouds.fake.neutron import active_connections, fips_of, get_fip, move, new_fip, subnet_used
 from lbswap.clouds.fake.octavia import (
     begin,
     check_mutable,
@@ -31,7 +33,7 @@ from lbswap.clouds.fake.octavia import (
     summary,
     usage,
 )
-from lbswap.clouds.fake.store import StateFile, no_cloud, request_id
+from lbswap.clouds.fake.store import Session, open_db, request_id, unusable
 from lbswap.errors import CloudError, CloudTimeout, ConfigError, NotFound, PreconditionFailed
 from lbswap.model import (
     Amphora,
@@ -57,34 +59,75 @@ class FakeCloud:
         if not path:
             raise ConfigError("--backend fake needs a state file: fake:PATH")
         self.path = Path(path)
-        if not self.path.exists():
-            raise no_cloud(self.path)
-        self._file = StateFile(self.path)
+        self._db: sqlite3.Connection | None = open_db(self.path)
+        self._lock = threading.RLock()
+        self._session: Session | None = None
         self._clock = FakeClock(self._now, self._advance)
         self._rng = random.Random(0)
-        with self._state(write=False):
-            pass
+        self._summaries: dict[str, LBSummary] = {}  # brief text -> summary: a listing parses only what changed
 
-    # --- state file -----------------------------------------------------------------------------------
+    # --- state ----------------------------------------------------------------------------------------
 
     @contextmanager
-    def _state(self, *, write: bool) -> Iterator[dict[str, Any]]:
-        """The state under the lock, with Octavia's pending transitions settled (nested uses share one)."""
-        with self._file.locked(write=write) as (state, outermost):
-            if outermost:
-                settle(state)
-            yield state
+    def _state(self, *, write: bool) -> Iterator[Session]:
+        """One transaction, with Octavia's pending transitions settled (nested uses share it).
+
+        Committed when ``write``, also when the body raised: a failed call's counters and audit must persist.
+        """
+        with self._lock:
+            if self._session is not None:
+                yield self._session
+                return
+            if self._db is None:
+                self._db = open_db(self.path)
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                session = Session(db)
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise unusable(self.path, exc) from None
+            self._session = session
+            try:
+                settle(session)
+                yield session
+            except sqlite3.Error as exc:
+                raise unusable(self.path, exc) from None
+            finally:
+                self._session = None
+                self._end(db, session, write=write)
+
+    def _end(self, db: sqlite3.Connection, session: Session, *, write: bool) -> None:
+        try:
+            if write:
+                session["generation"] = int(session.get("generation", 0)) + 1  # how often the cloud was written
+                session.commit()
+            else:
+                db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise unusable(self.path, exc) from None
 
     def _now(self) -> float:
-        with self._state(write=False) as state:
-            return float(state["clock"])
+        with self._lock:
+            if self._session is not None:
+                return float(self._session["clock"])
+            if self._db is None:
+                self._db = open_db(self.path)
+            try:  # one statement is one consistent read: no transaction, no settling needed to tell the time
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'clock'").fetchone()
+            except sqlite3.Error as exc:
+                raise unusable(self.path, exc) from None
+            return float(json.loads(row[0]))
 
     def _advance(self, seconds: float) -> None:
         with self._state(write=True) as state:
             state["clock"] = float(state["clock"]) + seconds
 
     @contextmanager
-    def _call(self, call: str, **args: Any) -> Iterator[dict[str, Any]]:
+    def _call(self, call: str, **args: Any) -> Iterator[Session]:
         """One API call: count it, apply faults, and for side effects persist, audit and maybe crash."""
         side_effect = call in SIDE_EFFECTS
         with self._state(write=True) as state:
@@ -101,12 +144,16 @@ class FakeCloud:
                 raise CloudError(
                     f"simulated 503 Service Unavailable in {call}", status_code=503, request_id=request_id(state)
                 )
-            backup = {k: copy.deepcopy(state[k]) for k in ("lbs", "fips", "ports")} if side_effect else {}
+            if not side_effect:
+                yield state
+                return
+            state.savepoint()
             try:
                 yield state
             except BaseException:
-                state.update(backup)  # a refused call changes nothing
+                state.rollback_to_savepoint()  # a refused call changes nothing
                 raise
+            state.release_savepoint()
             if side_effect:
                 state["side_effects"] += 1
                 state["audit"].append(
@@ -138,13 +185,21 @@ class FakeCloud:
         return f"fake:{cloud_id}"
 
     def close(self) -> None:
-        self._file.forget()
+        """Close the database connection; a later call opens it again."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # --- reading --------------------------------------------------------------------------------------
 
     def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
         with self._call("list_load_balancers") as state:
-            return [summary(lb) for lb in state["lbs"].values() if project_id is None or lb["project_id"] == project_id]
+            known, self._summaries = self._summaries, {}
+            for text in state["lbs"].brief_texts():
+                self._summaries[text] = known.get(text) or summary(json.loads(text))
+            found = self._summaries.values()
+            return [lb for lb in found if project_id is None or lb.project_id == project_id]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
         with self._call("get_load_balancer") as state:
@@ -154,9 +209,7 @@ class FakeCloud:
         with self._call("read_graph") as state:
             lb = get_lb(state, lb_id)
             data = {k: v for k, v in lb.items() if not k.startswith("_")}
-            data["floating_ips"] = [
-                fip for fip in state["fips"].values() if fip["port_id"] in vip_ports(lb) and fip["port_id"]
-            ]
+            data["floating_ips"] = fips_of(state, lb)
             return from_json(LoadBalancer, data)
 
     def get_stats(self, lb_id: str) -> Stats:
@@ -201,7 +254,7 @@ class FakeCloud:
 
     def failover_amphora(self, amphora_id: str) -> None:
         with self._call("failover_amphora", amphora_id=amphora_id) as state:
-            for lb in state["lbs"].values():
+            for lb in state.find("lbs", "lb.amphora", amphora_id):
                 if any(a["id"] == amphora_id for a in lb["amphorae"]):
                     check_mutable(lb)
                     lb["_failover"] = [amphora_id]
@@ -213,9 +266,15 @@ class FakeCloud:
 
     def list_floating_ips(self, *, port_id: str | None = None, tag: str | None = None) -> list[FloatingIP]:
         with self._call("list_floating_ips") as state:
+            if port_id is not None:
+                found = state.find("fips", "fip.port", port_id)
+            elif tag is not None:
+                found = state.find("fips", "fip.tag", tag)
+            else:
+                found = state["fips"].values()
             return [
                 from_json(FloatingIP, f)
-                for f in state["fips"].values()
+                for f in found
                 if (port_id is None or f["port_id"] == port_id) and (tag is None or tag in f["tags"])
             ]
 
@@ -309,19 +368,28 @@ class FakeCloud:
             return from_json(Image, publish(state, name, list(tags)))
 
     def mutate(self, fn: Callable[[dict[str, Any]], Any]) -> Any:
-        """Change the state directly (tests and seeding): ``fn(state)`` under the lock, then persist."""
+        """Change the state directly (tests and fault setup): ``fn(whole)`` on the whole cloud as one document,
+        under the lock, then persist (the cost grows with the cloud)."""
+        with self._state(write=True) as state:
+            whole = state.to_dict()
+            result = fn(whole)
+            state.replace(whole)
+            return result
+
+    def change(self, fn: Callable[[Session], Any]) -> Any:
+        """Change the state directly through the simulator's own functions (tests): ``fn(session)`` in one
+        transaction, reading and writing only the records it touches (neutron.new_port, release_ports...)."""
         with self._state(write=True) as state:
             return fn(state)
 
     def snapshot_state(self) -> dict[str, Any]:
+        """The whole cloud as one document (tests; the cost grows with the cloud)."""
         with self._state(write=False) as state:
-            return copy.deepcopy(state)
+            return state.to_dict()
 
     def move_floating_ip_behind_our_back(self, fip_id: str, port_id: str | None) -> None:
         """Someone else moves a floating IP (a concurrent operator): lbswap must notice, never overwrite."""
 
-        def elsewhere(state: dict[str, Any]) -> None:
+        with self._state(write=True) as state:
             fip = get_fip(state, fip_id)
             move(state, fip, port_id, state["ports"][port_id]["ip"] if port_id else None)
-
-        self.mutate(elsewhere)

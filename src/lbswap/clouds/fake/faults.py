@@ -14,7 +14,7 @@ import os
 import random
 from typing import Any
 
-from lbswap.clouds.fake.neutron import subnet_used
+from lbswap.clouds.fake.store import Session, fixed_ips
 from lbswap.errors import ConfigError
 
 SIDE_EFFECTS = frozenset(
@@ -33,7 +33,7 @@ EXIT_CRASH = 137
 FAIL_KINDS = ("error", "timeout", "error-status")
 
 
-def due_fault(state: dict[str, Any], rng: random.Random) -> str | None:
+def due_fault(state: Session, rng: random.Random) -> str | None:
     """The fault (a FAIL_KINDS value) that the current call (``state["calls"]``) meets, if any."""
     faults = state["faults"]
     kind = faults.get("fail_kind", "error")
@@ -47,7 +47,7 @@ def due_fault(state: dict[str, Any], rng: random.Random) -> str | None:
     return None
 
 
-def read_fails(state: dict[str, Any], rng: random.Random) -> bool:
+def read_fails(state: Session, rng: random.Random) -> bool:
     """Whether the current call, a read, meets a transient 503 (its own seeded stream, apart from due_fault)."""
     probability = state["faults"].get("read_error_probability")
     if not probability:
@@ -97,7 +97,8 @@ def set_faults(
         for subnet_id, free in (subnet_free or {}).items():  # from now on, this many addresses are left
             if subnet_id not in state["subnets"]:
                 raise ConfigError(f"--subnet-free: no subnet {subnet_id} in this simulated cloud")
-            state["subnets"][subnet_id]["capacity"] = subnet_used(state, subnet_id) + free
+            used = sum(1 for port in state["ports"].values() for s, _ip in fixed_ips(port) if s == subnet_id)
+            state["subnets"][subnet_id]["capacity"] = used + int(state["subnets"][subnet_id].get("reserved", 0)) + free
         state["calls"] = 0
         state["side_effects"] = 0
 

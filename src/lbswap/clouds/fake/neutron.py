@@ -8,11 +8,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from lbswap.clouds.fake.store import EXTERNAL_NETWORK, new_id, request_id
+from lbswap.clouds.fake.store import EXTERNAL_NETWORK, Session, fixed_ips, new_id, request_id
 from lbswap.errors import CloudError, Conflict, NotFound
 
 
-def get_fip(state: dict[str, Any], fip_id: str) -> dict[str, Any]:
+def get_fip(state: Session, fip_id: str) -> dict[str, Any]:
     fip = state["fips"].get(fip_id)
     if fip is None:
         raise NotFound(f"floating IP {fip_id} not found", status_code=404, request_id=request_id(state))
@@ -25,39 +25,57 @@ def vip_ports(lb: dict[str, Any]) -> set[str]:
     return ports
 
 
-def _fixed_ips(port: dict[str, Any]) -> list[tuple[str, str]]:
-    """(subnet, address) of every fixed IP of a port: its first, then any extra (additional VIPs)."""
-    return [(port["subnet_id"], port["ip"]), *((e["subnet_id"], e["ip"]) for e in port.get("extra_ips", ()))]
+def subnet_used(state: Session, subnet_id: str) -> int:
+    """Fixed IPs taken on the subnet (every fixed IP of every port counts) and its reserved addresses."""
+    return state.count("subnet", subnet_id) + int(state["subnets"][subnet_id].get("reserved", 0))
 
 
-def subnet_used(state: dict[str, Any], subnet_id: str) -> int:
-    used = sum(1 for p in state["ports"].values() for subnet, _ip in _fixed_ips(p) if subnet == subnet_id)
-    return used + int(state["subnets"][subnet_id].get("reserved", 0))
+def _taken(state: Session, subnet_id: str, address: str) -> bool:
+    return bool(state.find("ports", "port.ip", f"{subnet_id}|{address}"))
 
 
-def _allocate(state: dict[str, Any], subnet_id: str, address: str | None) -> str:
+def _offset(cidr: str, address: str) -> int:
+    """An address's position in its subnet (small enough for an SQLite integer, IPv6 too)."""
+    return int(ipaddress.ip_address(address)) - int(ipaddress.ip_network(cidr).network_address)
+
+
+def _first_free(state: Session, subnet_id: str, cidr: str) -> str:
+    """The lowest free host address (never a .1 or ::1, the router's), from the subnet's low-water mark (an
+    offset in the subnet): every address below it is taken, so the scan does not grow with the number of ports."""
+    network = ipaddress.ip_network(cidr)
+    base = int(network.network_address)
+    last = network.num_addresses - (2 if network.version == 4 else 1)
+    offset = max(1, state.count("ip-free-from", subnet_id))
+    while offset <= last:
+        address = str(ipaddress.ip_address(base + offset))
+        if not address.endswith((".1", "::1")) and not _taken(state, subnet_id, address):
+            state.set_count("ip-free-from", subnet_id, offset + 1)
+            return address
+        offset += 1
+    raise CloudError(f"no more IP addresses available on subnet {subnet_id}", status_code=409)
+
+
+def _allocate(state: Session, subnet_id: str, address: str | None) -> str:
     subnet = state["subnets"].get(subnet_id)
     if subnet is None:
         raise CloudError(f"VIP subnet {subnet_id} not found", status_code=400)
-    taken = {ip for p in state["ports"].values() for s, ip in _fixed_ips(p) if s == subnet_id}
     if address is not None:
-        if address in taken:
+        if _taken(state, subnet_id, address):
             raise Conflict(f"IP address {address} is already allocated in subnet {subnet_id}", status_code=409)
         return address
     if subnet_used(state, subnet_id) >= subnet["capacity"]:
         raise CloudError(f"no more IP addresses available on subnet {subnet_id}", status_code=409)
-    network = ipaddress.ip_network(subnet["cidr"])
-    return next(str(h) for h in network.hosts() if str(h) not in taken and not str(h).endswith((".1", "::1")))
+    return _first_free(state, subnet_id, subnet["cidr"])
 
 
-def new_port(state: dict[str, Any], subnet_id: str, project_id: str, address: str | None) -> dict[str, Any]:
+def new_port(state: Session, subnet_id: str, project_id: str, address: str | None) -> dict[str, Any]:
     address = _allocate(state, subnet_id, address)
     port = {"id": new_id(state, "port"), "subnet_id": subnet_id, "ip": address, "project_id": project_id}
     state["ports"][port["id"]] = port
     return port
 
 
-def add_fixed_ip(state: dict[str, Any], port: dict[str, Any], subnet_id: str, address: str | None) -> str:
+def add_fixed_ip(state: Session, port: dict[str, Any], subnet_id: str, address: str | None) -> str:
     """Another fixed IP on a port, as Octavia puts an additional VIP on the main VIP port. Octavia requires
     the additional VIP's subnet to be on the VIP's network."""
     subnet = state["subnets"].get(subnet_id)
@@ -69,23 +87,29 @@ def add_fixed_ip(state: dict[str, Any], port: dict[str, Any], subnet_id: str, ad
         )
     address = _allocate(state, subnet_id, address)
     port.setdefault("extra_ips", []).append({"subnet_id": subnet_id, "ip": address})
+    state["ports"][port["id"]] = port  # the record changed: written back (and re-indexed) at flush
     return address
 
 
-def release_ports(state: dict[str, Any], ports: set[str]) -> None:
+def release_ports(state: Session, ports: set[str]) -> None:
     """Delete ports; Neutron disassociates a floating IP whose port goes away."""
-    for fip in state["fips"].values():
-        if fip["port_id"] in ports:
+    for port_id in ports:
+        for fip in state.find("fips", "fip.port", port_id):
             fip["port_id"] = None
             fip["fixed_ip_address"] = None
             fip["revision_number"] += 1
-    for port in ports:
-        state["ports"].pop(port, None)
+    for port_id in ports:
+        port = state["ports"].pop(port_id, None)
+        for subnet_id, address in fixed_ips(port) if port is not None else ():
+            subnet = state["subnets"].get(subnet_id)
+            if subnet is None:
+                continue
+            offset = _offset(subnet["cidr"], address)
+            if 0 <= offset < state.count("ip-free-from", subnet_id):
+                state.set_count("ip-free-from", subnet_id, offset)
 
 
-def new_fip(
-    state: dict[str, Any], port_id: str | None, fixed: str | None, tags: list[str], project_id: str
-) -> dict[str, Any]:
+def new_fip(state: Session, port_id: str | None, fixed: str | None, tags: list[str], project_id: str) -> dict[str, Any]:
     n = len(state["fips"]) + state["seq"]
     fip = {
         "id": new_id(state, "fip"),
@@ -101,20 +125,25 @@ def new_fip(
     return fip
 
 
-def move(state: dict[str, Any], fip: dict[str, Any], port_id: str | None, fixed: str | None) -> None:
+def move(state: Session, fip: dict[str, Any], port_id: str | None, fixed: str | None) -> None:
     """Point a floating IP elsewhere; the load balancer it leaves starts draining."""
-    for lb in state["lbs"].values():
-        if fip["port_id"] in vip_ports(lb) and port_id not in vip_ports(lb):
-            lb["_drain_from"] = state["clock"]
+    if fip["port_id"]:
+        for lb in state.find("lbs", "lb.port", fip["port_id"]):
+            if port_id not in vip_ports(lb):
+                lb["_drain_from"] = state["clock"]
     fip["port_id"] = port_id
     fip["fixed_ip_address"] = fixed
     fip["revision_number"] += 1
 
 
-def active_connections(state: dict[str, Any], lb: dict[str, Any]) -> int:
+def fips_of(state: Session, lb: dict[str, Any]) -> list[dict[str, Any]]:
+    """The floating IPs pointing at one of the load balancer's VIP ports."""
+    return [fip for port in sorted(vip_ports(lb)) for fip in state.find("fips", "fip.port", port)]
+
+
+def active_connections(state: Session, lb: dict[str, Any]) -> int:
     """Connections reach a load balancer through its floating IPs; after the last one left, they drain."""
-    ports = vip_ports(lb)
-    if any(f["port_id"] in ports for f in state["fips"].values()):
+    if fips_of(state, lb):
         return int(lb["_conns"])
     start = lb.get("_drain_from")
     if start is None:

@@ -13,12 +13,12 @@ from typing import Any
 from lbswap.clouds.base import pool_ref, summary_of
 from lbswap.clouds.base import validation_failure as _bad
 from lbswap.clouds.fake.neutron import add_fixed_ip, new_port, release_ports, vip_ports
-from lbswap.clouds.fake.store import DEFAULT_PROJECT, new_id, request_id
+from lbswap.clouds.fake.store import DEFAULT_PROJECT, Session, new_id, request_id
 from lbswap.errors import Conflict, NotFound, QuotaExceeded
 from lbswap.model import LBSummary
 
 
-def get_lb(state: dict[str, Any], lb_id: str) -> dict[str, Any]:
+def get_lb(state: Session, lb_id: str) -> dict[str, Any]:
     lb = state["lbs"].get(lb_id)
     if lb is None:
         raise NotFound(f"load balancer {lb_id} not found", status_code=404, request_id=request_id(state))
@@ -39,30 +39,26 @@ def check_mutable(lb: dict[str, Any]) -> None:
         )
 
 
-def begin(state: dict[str, Any], lb: dict[str, Any], pending: str) -> None:
+def begin(state: Session, lb: dict[str, Any], pending: str) -> None:
     lb["provisioning_status"] = pending
     lb["_until"] = state["clock"] + state["latency"]
     if state["faults"].pop("error_status_pending", False):
         lb["_error"] = True
 
 
-def settle(state: dict[str, Any]) -> None:
+def settle(state: Session) -> None:
     """Finish every transition whose latency has passed (Octavia's worker, lazily)."""
-    now = state["clock"]
-    for lb in list(state["lbs"].values()):
-        until = lb.get("_until")
-        if until is None or until > now:
-            continue
-        lb.pop("_until")
+    for lb in state.due(state["clock"]):
+        until = lb.pop("_until")
         failed = lb.pop("_error", False)
         status = lb["provisioning_status"]
         if status == "PENDING_DELETE" and not failed:
-            state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "DELETED"})
+            state["history"].append({"at": until, "lb": lb["id"], "status": "DELETED"})
             release_ports(state, vip_ports(lb))
             del state["lbs"][lb["id"]]
             continue
         if failed:
-            state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "ERROR"})
+            state["history"].append({"at": until, "lb": lb["id"], "status": "ERROR"})
             lb["provisioning_status"] = "ERROR"
             lb["operating_status"] = "ERROR"
             lb.pop("_failover", None)
@@ -71,13 +67,13 @@ def settle(state: dict[str, Any]) -> None:
             _rebuild_amphora(state, lb, amp_id)
         lb["provisioning_status"] = "ACTIVE"
         lb["operating_status"] = "ONLINE"
-        state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "ACTIVE"})
+        state["history"].append({"at": until, "lb": lb["id"], "status": "ACTIVE"})
         for pool in lb["pools"]:
             for member in pool["members"]:
                 member["operating_status"] = "ONLINE" if pool.get("healthmonitor") else "NO_MONITOR"
 
 
-def settle_now(state: dict[str, Any]) -> None:
+def settle_now(state: Session) -> None:
     """Finish every transition at once (seeding)."""
     for lb in state["lbs"].values():
         lb["_until"] = state["clock"]
@@ -87,19 +83,19 @@ def settle_now(state: dict[str, Any]) -> None:
 # --- images ------------------------------------------------------------------------------------------------
 
 
-def images(state: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+def images(state: Session, tag: str) -> list[dict[str, Any]]:
     tagged = [i for i in state["images"] if tag in i["tags"]]
     return sorted(tagged, key=lambda i: i["created_at"], reverse=True)
 
 
-def publish(state: dict[str, Any], name: str, tags: list[str]) -> dict[str, Any]:
+def publish(state: Session, name: str, tags: list[str]) -> dict[str, Any]:
     created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(state["clock"])) + f".{state['seq']:06d}"
     image = {"id": new_id(state, "image"), "name": name, "tags": tags, "created_at": created}
     state["images"].append(image)
     return image
 
 
-def _boot_image(state: dict[str, Any], lb: dict[str, Any]) -> str:
+def _boot_image(state: Session, lb: dict[str, Any]) -> str:
     tag = "amphora"
     if lb.get("flavor_id"):
         tag = state["flavors"][lb["flavor_id"]].get("amp_image_tag") or tag
@@ -107,7 +103,7 @@ def _boot_image(state: dict[str, Any], lb: dict[str, Any]) -> str:
     return str(found[0]["id"]) if found else "no-image"
 
 
-def _rebuild_amphora(state: dict[str, Any], lb: dict[str, Any], amp_id: str) -> None:
+def _rebuild_amphora(state: Session, lb: dict[str, Any], amp_id: str) -> None:
     for amp in lb["amphorae"]:
         if amp["id"] == amp_id:
             amp["id"] = new_id(state, "amphora")
@@ -119,7 +115,7 @@ def _rebuild_amphora(state: dict[str, Any], lb: dict[str, Any], amp_id: str) -> 
 CERT_VALIDITY = 30 * 86400.0  # what Octavia 19 gave an amphora certificate on the tier 2 stack
 
 
-def _born(state: dict[str, Any]) -> dict[str, str]:
+def _born(state: Session) -> dict[str, str]:
     """An amphora's created_at and certificate expiry, ISO 8601 in UTC as Octavia's amphora API gives them."""
     from datetime import UTC, datetime
 
@@ -135,26 +131,17 @@ def _born(state: dict[str, Any]) -> dict[str, str]:
 QUOTA_KINDS = ("load_balancer", "listener", "pool", "member", "health_monitor", "l7policy", "port", "floatingip")
 
 
-def limits(state: dict[str, Any], project_id: str) -> dict[str, int]:
+def limits(state: Session, project_id: str) -> dict[str, int]:
     """Every kind's limit, -1 (unlimited) where none is set: Octavia and Neutron report every kind."""
     return {kind: int(state["quotas"].get(project_id, {}).get(kind, -1)) for kind in QUOTA_KINDS}
 
 
-def usage(state: dict[str, Any], project_id: str) -> dict[str, int]:
-    lbs = [lb for lb in state["lbs"].values() if lb["project_id"] == project_id]
-    return {
-        "load_balancer": len(lbs),
-        "listener": sum(len(lb["listeners"]) for lb in lbs),
-        "pool": sum(len(lb["pools"]) for lb in lbs),
-        "member": sum(len(p["members"]) for lb in lbs for p in lb["pools"]),
-        "health_monitor": sum(1 for lb in lbs for p in lb["pools"] if p.get("healthmonitor")),
-        "l7policy": sum(len(li["l7policies"]) for lb in lbs for li in lb["listeners"]),
-        "port": sum(1 for p in state["ports"].values() if p["project_id"] == project_id),
-        "floatingip": sum(1 for f in state["fips"].values() if f.get("project_id") == project_id),
-    }
+def usage(state: Session, project_id: str) -> dict[str, int]:
+    counted = state.counts(f"usage:{project_id}")
+    return {kind: counted.get(kind, 0) for kind in QUOTA_KINDS}
 
 
-def _check_quota(state: dict[str, Any], project_id: str, listeners: list[Any], pools: list[Any]) -> None:
+def _check_quota(state: Session, project_id: str, listeners: list[Any], pools: list[Any]) -> None:
     limits = state["quotas"].get(project_id, {})
     in_use = usage(state, project_id)
     wanted = {
@@ -173,7 +160,7 @@ def _check_quota(state: dict[str, Any], project_id: str, listeners: list[Any], p
 # --- fully-populated create ----------------------------------------------------------------------------------
 
 
-def create(state: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def create(state: Session, body: dict[str, Any]) -> dict[str, Any]:
     """Validate a fully-populated create body as Octavia does, then add the load balancer in PENDING_CREATE.
 
     :raises CloudError: 400 for a body Octavia refuses, 409 for a taken or missing address.
@@ -222,7 +209,7 @@ def create(state: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     return lb
 
 
-def _record(state: dict[str, Any], body: dict[str, Any], lb_id: str, project_id: str, topology: str) -> dict[str, Any]:
+def _record(state: Session, body: dict[str, Any], lb_id: str, project_id: str, topology: str) -> dict[str, Any]:
     """The load balancer's own record, with its VIP ports allocated."""
     subnet_id = body["vip_subnet_id"]
     port = new_port(state, subnet_id, project_id, body.get("vip_address"))
@@ -258,7 +245,7 @@ def _record(state: dict[str, Any], body: dict[str, Any], lb_id: str, project_id:
 
 
 def _pools_from_body(
-    state: dict[str, Any], bodies: list[dict[str, Any]], provider: dict[str, Any]
+    state: Session, bodies: list[dict[str, Any]], provider: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     pools, names = [], {}
     for body in bodies:
@@ -282,7 +269,7 @@ def _pools_from_body(
 
 
 def _listener_from_body(
-    state: dict[str, Any], body: dict[str, Any], names: dict[str, str], provider: dict[str, Any]
+    state: Session, body: dict[str, Any], names: dict[str, str], provider: dict[str, Any]
 ) -> dict[str, Any]:
     if body.get("protocol") not in provider["listener_protocols"]:
         raise _bad(f"the provider does not support listener protocol {body.get('protocol')}")

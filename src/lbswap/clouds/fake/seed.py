@@ -10,13 +10,12 @@ from typing import Any
 
 from lbswap.clouds.fake.neutron import new_fip
 from lbswap.clouds.fake.octavia import create, publish, settle_now
-from lbswap.clouds.fake.store import DEFAULT_PROJECT, empty_state, write_new
+from lbswap.clouds.fake.store import DEFAULT_PROJECT, Session, new_cloud
 from lbswap.model import LoadBalancer
 
 
-def base_state() -> dict[str, Any]:
+def base_state(state: Session) -> None:
     """An empty cloud with two subnets, two flavors and one old amphora image, and a new identity."""
-    state = empty_state()
     state["cloud_id"] = uuid.uuid4().hex
     state["subnets"] = {
         "subnet-tenant": {"network_id": "net-tenant", "cidr": "10.0.0.0/22", "capacity": 1000, "reserved": 0},
@@ -29,7 +28,6 @@ def base_state() -> dict[str, Any]:
     state["quotas"] = {}
     old = publish(state, "amphora-2026-10", ["amphora"])
     old["created_at"] = "2026-10-01T00:00:00"
-    return state
 
 
 def sample_body(rng: random.Random, index: int, *, topology: str, with_l7: bool) -> dict[str, Any]:
@@ -97,19 +95,20 @@ def seed_sample(path: str | os.PathLike[str], n: int, seed: int = 0) -> list[str
     Mix: most SINGLE with a floating IP, some ACTIVE_STANDBY with one, and a few without any floating IP.
     """
     rng = random.Random(seed)
-    state = base_state()
     ids = []
-    for index in range(n):
-        kind = index % 10
-        topology = "ACTIVE_STANDBY" if kind in (6, 7, 8) else "SINGLE"
-        body = sample_body(rng, index, topology=topology, with_l7=kind in (1, 4, 7))
-        lb = create(state, body)
-        lb["_conns"] = rng.randint(1, 20)
-        if kind not in (8, 9):
-            new_fip(state, lb["vip_port_id"], lb["vip_address"], [], lb["project_id"])
-        ids.append(lb["id"])
-    settle_now(state)
-    write_new(path, state)
+    with new_cloud(path) as state:
+        base_state(state)
+        for index in range(n):
+            kind = index % 10
+            topology = "ACTIVE_STANDBY" if kind in (6, 7, 8) else "SINGLE"
+            body = sample_body(rng, index, topology=topology, with_l7=kind in (1, 4, 7))
+            lb = create(state, body)
+            lb["_conns"] = rng.randint(1, 20)
+            if kind not in (8, 9):
+                new_fip(state, lb["vip_port_id"], lb["vip_address"], [], lb["project_id"])
+            ids.append(lb["id"])
+            state.forget_clean()
+        settle_now(state)
     return ids
 
 
@@ -128,51 +127,56 @@ def seed_from_snapshot(path: str | os.PathLike[str], graphs: Sequence[LoadBalanc
     and floating IP addresses), so an operator can rehearse a campaign on a copy of their own."""
     from lbswap.clone import build_clone_body  # the create body is exactly what a clone needs
 
-    state = base_state()
     ids = []
-    for graph in graphs:
-        network = graph.vip_network_id or "net-" + graph.vip_subnet_id
-        vips = [(graph.vip_subnet_id, graph.vip_address), *((v.subnet_id, v.ip_address) for v in graph.additional_vips)]
-        for subnet_id, address in vips:  # the snapshot's subnets, IPv6 included, on the VIP's network
-            state["subnets"].setdefault(
-                subnet_id, {"network_id": network, "cidr": _cidr_around(address), "capacity": 60000}
-            )
-        if graph.flavor_id and graph.flavor_id not in state["flavors"]:
-            state["flavors"][graph.flavor_id] = {
-                "id": graph.flavor_id,
-                "name": graph.flavor_id,
-                "provider": graph.provider,
-                "topology": graph.topology,
-            }
-        state["providers"].setdefault(graph.provider, state["providers"]["amphora"])
-        body = build_clone_body(graph, campaign_id="seed", name=graph.name, vip_address=graph.vip_address)
-        if graph.additional_vips:  # the snapshot's own addresses (build_clone_body keeps them with vip_address)
-            body["additional_vips"] = [
-                {"subnet_id": v.subnet_id, **({"ip_address": v.ip_address} if v.ip_address else {})}
-                for v in graph.additional_vips
-            ]
-        if not graph.flavor_id and graph.topology != "SINGLE":  # Octavia takes the topology from a flavor
-            flavor_id = f"seed-{graph.topology.lower()}"
-            state["flavors"].setdefault(
-                flavor_id,
-                {"id": flavor_id, "name": flavor_id, "provider": graph.provider, "topology": graph.topology},
-            )
-            body["flavor_id"] = flavor_id
-        body["tags"] = list(graph.tags)
-        body["project_id"] = graph.project_id or DEFAULT_PROJECT
-        lb = create(state, body)
-        # keep the operator's ids, so that their runbooks and selections work on the copy
-        del state["lbs"][lb["id"]]
-        lb["id"] = graph.id
-        state["lbs"][graph.id] = lb
-        lb["_conns"] = 5
-        for fip in graph.floating_ips:
-            fixed = fip.fixed_ip_address if fip.fixed_ip_address else lb["vip_address"]
-            record = new_fip(state, lb["vip_port_id"], fixed, list(fip.tags), lb["project_id"])
-            del state["fips"][record["id"]]
-            record.update(id=fip.id, floating_ip_address=fip.floating_ip_address)
-            state["fips"][fip.id] = record
-        ids.append(graph.id)
-    settle_now(state)
-    write_new(path, state)
+    with new_cloud(path) as state:
+        base_state(state)
+        for graph in graphs:
+            body = build_clone_body(graph, campaign_id="seed", name=graph.name, vip_address=graph.vip_address)
+            _add_from_graph(state, graph, body)
+            ids.append(graph.id)
+            state.forget_clean()
+        settle_now(state)
     return ids
+
+
+def _add_from_graph(state: Session, graph: LoadBalancer, body: dict[str, Any]) -> None:
+    """One load balancer of a snapshot, with its ids, subnets, addresses, topology and floating IPs."""
+    network = graph.vip_network_id or "net-" + graph.vip_subnet_id
+    vips = [(graph.vip_subnet_id, graph.vip_address), *((v.subnet_id, v.ip_address) for v in graph.additional_vips)]
+    for subnet_id, address in vips:  # the snapshot's subnets, IPv6 included, on the VIP's network
+        subnet = {"network_id": network, "cidr": _cidr_around(address), "capacity": 60000}
+        state["subnets"].setdefault(subnet_id, subnet)
+    if graph.flavor_id and graph.flavor_id not in state["flavors"]:
+        state["flavors"][graph.flavor_id] = {
+            "id": graph.flavor_id,
+            "name": graph.flavor_id,
+            "provider": graph.provider,
+            "topology": graph.topology,
+        }
+    state["providers"].setdefault(graph.provider, state["providers"]["amphora"])
+    if graph.additional_vips:  # the snapshot's own addresses (build_clone_body keeps them with vip_address)
+        body["additional_vips"] = [
+            {"subnet_id": v.subnet_id, **({"ip_address": v.ip_address} if v.ip_address else {})}
+            for v in graph.additional_vips
+        ]
+    if not graph.flavor_id and graph.topology != "SINGLE":  # Octavia takes the topology from a flavor
+        flavor_id = f"seed-{graph.topology.lower()}"
+        state["flavors"].setdefault(
+            flavor_id,
+            {"id": flavor_id, "name": flavor_id, "provider": graph.provider, "topology": graph.topology},
+        )
+        body["flavor_id"] = flavor_id
+    body["tags"] = list(graph.tags)
+    body["project_id"] = graph.project_id or DEFAULT_PROJECT
+    lb = create(state, body)
+    # keep the operator's ids, so that their runbooks and selections work on the copy
+    del state["lbs"][lb["id"]]
+    lb["id"] = graph.id
+    state["lbs"][graph.id] = lb
+    lb["_conns"] = 5
+    for fip in graph.floating_ips:
+        fixed = fip.fixed_ip_address if fip.fixed_ip_address else lb["vip_address"]
+        record = new_fip(state, lb["vip_port_id"], fixed, list(fip.tags), lb["project_id"])
+        del state["fips"][record["id"]]
+        record.update(id=fip.id, floating_ip_address=fip.floating_ip_address)
+        state["fips"][fip.id] = record
