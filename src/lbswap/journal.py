@@ -7,6 +7,7 @@ Nothing here holds a secret: the backend is stored as its spec (``fake:PATH``, `
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -141,14 +142,17 @@ class Journal:
             check_writable(self.path)
         stat = self.path.stat()
         self._file_id = (stat.st_dev, stat.st_ino)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-            _sqlite_pragmas(self._db, None)
-            if existed:
-                self._check_version()
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            self._migrate()
+        try:  # one process at a time sets up a journal (two creating it at once raced: SQLite I/O errors)
+            with self._setup_lock():
+                self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+                _sqlite_pragmas(self._db, None)
+                if existed:
+                    self._check_version()
+                self._db.executescript(_SCHEMA)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise _database_error(self.path, exc) from None
 
@@ -204,7 +208,9 @@ class Journal:
                     warnings.simplefilter("ignore", DeprecationWarning)
                     backend = _taskflow_backend(self.path)
                 try:
-                    backend.get_connection().upgrade()
+                    with self._setup_lock():  # two processes creating the tables at once race
+                        if not self._taskflow_ready():  # schema changes only where they are needed
+                            backend.get_connection().upgrade()
                 except Exception as exc:  # sqlalchemy and alembic errors: the file is not usable
                     cause = storage_cause(exc)
                     if cause:
@@ -215,6 +221,26 @@ class Journal:
                     raise JournalError(f"journal {self.path}: cannot prepare the taskflow tables ({first})") from None
                 self._backend = backend
             return self._backend
+
+    @contextmanager
+    def _setup_lock(self) -> Iterator[None]:
+        """One process at a time sets up the journal's tables. A lock file of its own: SQLite's POSIX locks on
+        the journal are dropped when this process closes any other descriptor of that file."""
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _taskflow_ready(self) -> bool:
+        """taskflow's tables exist, at a version this taskflow wrote (no migration to run)."""
+        with self._lock:
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"logbooks", "flowdetails", "atomdetails", "alembic_version"} <= tables:
+                return False
+            count: int = self._db.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
+            return count == 1
 
     def close(self) -> None:
         with self._lock:
