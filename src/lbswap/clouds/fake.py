@@ -41,8 +41,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lbswap.clouds.base import pool_ref
+from lbswap.clouds.base import ProbeResult, pool_ref
 from lbswap.clouds.base import validation_failure as _bad
+from lbswap.clouds.fake_probe import FAULTS, model_probe
 from lbswap.errors import (
     CloudError,
     CloudTimeout,
@@ -366,6 +367,23 @@ class FakeCloud:
         with self._call("delete_floating_ip", fip_id=fip_id) as state:
             state["fips"].pop(fip_id, None)
 
+    def probe_listener(
+        self,
+        address: str,
+        port: int,
+        protocol: str,
+        *,
+        path: str = "/",
+        host: str | None = None,
+        sni: str | None = None,
+        payload: bytes | None = None,
+        timeout: float = 3.0,
+    ) -> ProbeResult:
+        """Modeled from the state (clouds/fake_probe.py): no packet is sent, and no API call is counted (the
+        injected API faults do not apply to traffic)."""
+        with self._state(write=False) as state:
+            return model_probe(state, address, port, protocol, timeout=timeout)
+
     # --- pre-flight -----------------------------------------------------------------------------------
 
     def get_quota(self, project_id: str) -> QuotaUsage:
@@ -417,9 +435,18 @@ class FakeCloud:
 
     # --- operator and test helpers (not part of the Cloud protocol) -----------------------------------
 
-    def publish_image(self, name: str, tags: Sequence[str] = ("amphora",)) -> Image:
+    def publish_image(
+        self, name: str, tags: Sequence[str] = ("amphora",), *, fault: str | None = None, fault_after: float = 0.0
+    ) -> Image:
+        """A newer image; with ``fault`` every amphora booted from it shows that fault to the modeled probe
+        (from ``fault_after`` seconds after it booted)."""
+        if fault is not None and fault not in FAULTS:
+            raise _bad(f"unknown image fault {fault}")
         with self._state(write=True) as state:
-            return from_json(Image, _publish(state, name, list(tags)))
+            image = _publish(state, name, list(tags))
+            if fault:
+                image.update(fault=fault, fault_after=fault_after)
+            return from_json(Image, image)
 
     def mutate(self, fn: Callable[[dict[str, Any]], Any]) -> Any:
         """Change the state directly (tests and seeding): ``fn(state)`` under the lock, then persist."""
@@ -581,6 +608,7 @@ def _rebuild_amphora(state: dict[str, Any], lb: dict[str, Any], amp_id: str) -> 
             amp["id"] = _new_id(state, "amphora")
             amp["compute_id"] = _new_id(state, "compute")
             amp["image_id"] = _boot_image(state, lb)
+            amp["booted_at"] = state["clock"]
 
 
 def _subnet_used(state: dict[str, Any], subnet_id: str) -> int:
@@ -720,7 +748,14 @@ def _create(state: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     if provider_name == "amphora":
         image = _boot_image(state, lb)
         lb["amphorae"] = [
-            {"id": _new_id(state, "amphora"), "role": r, "image_id": image, "status": "ALLOCATED", "compute_id": ""}
+            {
+                "id": _new_id(state, "amphora"),
+                "role": r,
+                "image_id": image,
+                "status": "ALLOCATED",
+                "compute_id": "",
+                "booted_at": state["clock"],
+            }
             for r in roles
         ]
     _begin(state, lb, "PENDING_CREATE")
