@@ -99,6 +99,47 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="KIND[,KIND]",
         help="proceed with load balancers held by: kubernetes, cluster-api, heat, magnum, tagged",
     )
+    check = parser.add_argument_group("verify and watch (fip-swap)")
+    check.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="flip without first sending traffic through the clone on a temporary floating IP",
+    )
+    check.add_argument("--verify-path", default="/", metavar="PATH", help="HTTP path the verify requests (default /)")
+    check.add_argument("--verify-host", metavar="NAME", help="Host header and TLS SNI the verify sends")
+    check.add_argument(
+        "--verify-udp-payload", metavar="TEXT", help="a datagram a UDP listener answers (else UDP is not verified)"
+    )
+    check.add_argument(
+        "--watch",
+        type=_non_negative_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="after the flip, watch the clone this long and flip back by itself if it fails (default 60; 0: off)",
+    )
+    check.add_argument(
+        "--watch-max-errors",
+        type=_non_negative_int,
+        default=2,
+        metavar="N",
+        help="the watch flips back once request errors plus failed probes pass N (default 2)",
+    )
+
+
+def _add_fault_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fault",
+        choices=("refuse", "http-503", "reset", "stall"),
+        help="publish-image: every amphora booted from it refuses, answers 503, resets or stalls its listeners",
+    )
+    parser.add_argument(
+        "--fault-after",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="publish-image: the fault shows only this long after the amphora started",
+    )
 
 
 def _non_negative_float(text: str) -> float:
@@ -222,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--name", default="amphora-new")
     p.add_argument("--tag", action="append", default=[])
+    _add_fault_options(p)
 
     local = command("local", "the local data plane (root): a cloud of namespaces, haproxy and nftables")
     local.add_argument("action", choices=("up", "down", "status", "publish-image"))
@@ -236,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--name", default="amphora-new", help="publish-image: the image name")
     local.add_argument("--tag", action="append", default=[], help="publish-image: tags (default amphora)")
     local.add_argument("--template", default="v2", choices=("v1", "v2"), help="publish-image: haproxy template")
+    local.add_argument("image", nargs="?", help="publish-image: the image name (as --name)")
+    _add_fault_options(local)
 
     p = command("demo", "bring up a local cloud and upgrade it under load, fip-swap next to failover")
     p.add_argument("--state-dir", metavar="DIR")

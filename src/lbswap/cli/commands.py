@@ -276,7 +276,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _swap_options(args: argparse.Namespace) -> Any:
     from lbswap.workflow.runner import SwapOptions
 
-    return SwapOptions(drain_timeout=args.drain_timeout, keep_source_minutes=args.keep_source)
+    return SwapOptions(
+        drain_timeout=args.drain_timeout,
+        keep_source_minutes=args.keep_source,
+        verify=args.verify,
+        verify_path=args.verify_path,
+        verify_host=args.verify_host,
+        verify_udp_payload=args.verify_udp_payload,
+        watch=args.watch,
+        watch_max_errors=args.watch_max_errors,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -531,7 +540,9 @@ def cmd_fake(args: argparse.Namespace) -> int:
         return 0
     if args.fake_command == "publish-image":
         cloud = fake.FakeCloud(args.path)
-        image = cloud.publish_image(args.name, tuple(args.tag or ["amphora"]))
+        image = cloud.publish_image(
+            args.name, tuple(args.tag or ["amphora"]), fault=args.fault, fault_after=args.fault_after
+        )
         cloud.close()
         emit(model.to_json(image), args.format, table=lambda d: print(f"published image {d['id']} ({d['name']})"))
         return 0
@@ -568,7 +579,14 @@ def cmd_local(args: argparse.Namespace) -> int:
             seed(cloud, [shape for shape in sample_shapes(args.sample) if shape[0] not in existing])
             result = cloud.status()
     elif args.action == "publish-image":
-        result = to_plain(cloud.publish_image(args.name, args.tag or ["amphora"], template=args.template))
+        image = cloud.publish_image(
+            args.image or args.name,
+            args.tag or ["amphora"],
+            template=args.template,
+            fault=args.fault,
+            fault_after=args.fault_after,
+        )
+        result = to_plain(image)
     else:
         result = getattr(cloud, args.action)()
     emit(result, args.format)
