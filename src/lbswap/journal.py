@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.errors import JournalError, LeaseHeld, LockHeld, StopSwap, StorageError
+from lbswap.state import HOLDING
 
 SCHEMA_VERSION = 2
 MIN_FREE_BYTES = 2 * 1024 * 1024  # below this a run does not start: a campaign must be able to record itself
 #: A lease whose holder runs on another host is taken over after this long without a heartbeat (seconds).
 LEASE_TIMEOUT = float(os.environ.get("LBSWAP_LEASE_TIMEOUT", "60"))
 HEARTBEAT_SECONDS = 5.0
-HOLDING_STATES = ("pending", "running", "kept")
+HOLDING_STATES = tuple(str(state) for state in HOLDING)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lbswap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lbswap_campaigns (

@@ -157,6 +157,8 @@ class Amphora:
     image_id: str
     status: str = "ALLOCATED"
     compute_id: str = ""
+    created_at: str | None = None  # ISO 8601 with its UTC offset; None where the cloud does not say
+    cert_expiration: str | None = None  # the amphora certificate's expiry, ISO 8601 like created_at
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ class Image:
     name: str
     tags: tuple[str, ...] = ()
     created_at: str = ""
+    owner: str = ""  # the project that owns the image (Octavia's amp_image_owner_id filters on it)
 
 
 @dataclass(frozen=True)

@@ -7,84 +7,42 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from lbswap.clone import TargetChanges, clone_name, is_kubernetes_managed
+from lbswap.clone import clone_name, is_kubernetes_managed
 from lbswap.clouds.base import Cloud
 from lbswap.errors import BadInput, NotFound, UnknownLoadBalancer
-from lbswap.model import Flavor, LBSummary, LoadBalancer, Provider, QuotaUsage, StackResource
+from lbswap.model import LBSummary, LoadBalancer, Provider, QuotaUsage, StackResource
 from lbswap.planning import capacity
-from lbswap.planning.addresses import Address, changing, client_addresses
-from lbswap.planning.owners import Owner, owners
+from lbswap.planning.addresses import client_addresses
+from lbswap.planning.owners import owners
+from lbswap.planning.rules import (
+    _address_findings,
+    _clone_need,
+    _needs_clone_findings,
+    _owner_findings,
+    _provider_findings,
+    _repair_findings,
+    _strategy,
+)
+from lbswap.planning.types import DOWNTIME, Facts, Finding, LBPlan, PlanOptions
+
+__all__ = [
+    "DOWNTIME",
+    "Facts",
+    "Finding",
+    "LBPlan",
+    "PlanOptions",
+    "evaluate",
+    "fleet_findings",
+    "gather_facts",
+    "make_plans",
+    "resolve_selection",
+    "tls_refs",
+]
+from lbswap.planning.types import who as _who
+from lbswap.rotation import ImageCatalog
 
 STRATEGIES = ("auto", "fip-swap", "failover", "recreate")
-
-DOWNTIME = {
-    "fip-swap": "none: new connections move to the clone at the flip; established ones drain on the source",
-    "failover-ACTIVE_STANDBY": "no outage expected: the standby is rebuilt first, then the master; "
-    "connections held by the rebuilt master are cut",
-    "failover-SINGLE": "outage while the amphora is rebuilt (on Octavia typically 30-120 s); all connections cut",
-    "recreate": "outage from the delete of the source until the new load balancer is ACTIVE (minutes); "
-    "all connections cut",
-}
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    strategy: str = "auto"
-    target: TargetChanges = field(default_factory=TargetChanges)
-    target_flavor: str | None = None
-    allow_downtime: bool = False
-    image_tag: str = "amphora"
-    parallel: int = 1
-    accept_address_change: bool = False
-    owned_tags: tuple[str, ...] = ()
-    allow_owned: tuple[str, ...] = ()
-    max_creating: int | None = None
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    message: str
-    blocking: bool
-
-
-@dataclass(frozen=True)
-class LBPlan:
-    lb_id: str
-    lb_name: str
-    strategy: str | None
-    downtime: str
-    findings: tuple[Finding, ...]
-    target: TargetChanges = field(default_factory=TargetChanges)
-    kubernetes: bool = False
-    topology: str = "SINGLE"
-    addresses: tuple[Address, ...] = ()
-    owners: tuple[Owner, ...] = ()
-
-    @property
-    def blocking(self) -> bool:
-        return any(f.blocking for f in self.findings)
-
-
-@dataclass(frozen=True)
-class Facts:
-    """Everything the rules look at, read from the cloud in one place."""
-
-    lb: LoadBalancer
-    quota: QuotaUsage
-    subnet_free: dict[str, int | None]
-    unreadable_refs: tuple[str, ...]
-    provider: Provider | None
-    target_flavor: Flavor | None = None
-    target_flavor_missing: str | None = None
-    existing_clones: tuple[LBSummary, ...] = ()
-    newest_image: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-    #: for a load balancer lbswap made as a clone: whether its source still exists (its swap is unfinished)
-    clone_source_exists: bool = False
-    stacks: tuple[StackResource, ...] = ()
 
 
 def tls_refs(lb: LoadBalancer) -> list[str]:
@@ -126,7 +84,7 @@ def gather_facts(
         provider: Provider | None = cloud.get_provider(provider_name)
     except NotFound:
         provider = None
-    images = cloud.list_images(options.image_tag)
+    newest = ImageCatalog(cloud, options.image_tag, options.image_owner).newest(lb.flavor_id)
     listing = everything if everything is not None else cloud.list_load_balancers()
     return Facts(
         lb=lb,
@@ -137,221 +95,11 @@ def gather_facts(
         target_flavor=flavor,
         target_flavor_missing=missing,
         existing_clones=tuple(s for s in listing if s.clone_of == lb.id),
-        newest_image=images[0].id if images else None,
+        newest_image=newest.id if newest else None,
         extra={"provider_name": provider_name},
         clone_source_exists=lb.clone_of is not None and any(s.id == lb.clone_of for s in listing),
         stacks=tuple(stacks if stacks is not None else cloud.list_stack_resources()),
     )
-
-
-def _who(lb: LoadBalancer) -> str:
-    return f"load balancer {lb.name or '(no name)'} ({lb.id})"
-
-
-def _strategy(facts: Facts, options: PlanOptions, target: TargetChanges) -> tuple[str | None, list[Finding]]:
-    lb = facts.lb
-    who = _who(lb)
-    has_fips = bool(lb.floating_ips)
-    every_vip_has_fip = has_fips and not changing(client_addresses(lb, "fip-swap"))
-    findings: list[Finding] = []
-    wanted = options.strategy
-    if wanted == "auto":
-        if every_vip_has_fip:
-            return "fip-swap", findings
-        if has_fips and (options.accept_address_change or target.any):
-            return "fip-swap", findings  # a floating IP moves; the plan names the addresses that change
-        if has_fips and lb.topology == "ACTIVE_STANDBY":
-            return "failover", findings  # keeps every address, with no outage expected
-        if has_fips and not options.allow_downtime:
-            return "fip-swap", findings  # blocked below until the address change is accepted
-        if target.any:
-            wanted = "recreate"
-        elif lb.topology == "ACTIVE_STANDBY" or options.allow_downtime:
-            wanted = "failover"
-        else:
-            findings.append(
-                Finding(
-                    "downtime-not-allowed",
-                    f"{who} has no floating IP on its VIP and a SINGLE amphora: an upgrade costs an outage "
-                    "(failover); add --allow-downtime to accept it, or give it a floating IP for a fip-swap",
-                    True,
-                )
-            )
-            return None, findings
-    if wanted == "fip-swap" and not has_fips:
-        findings.append(
-            Finding(
-                "no-fip",
-                f"{who}: fip-swap needs a floating IP in front of its VIP and it has none: "
-                "use --strategy failover or recreate with --allow-downtime",
-                True,
-            )
-        )
-    if wanted == "failover":
-        if target.any:
-            findings.append(
-                Finding(
-                    "failover-cannot-change",
-                    f"{who}: failover cannot change flavor, topology, zone or provider: "
-                    "use fip-swap (needs a floating IP) or recreate",
-                    True,
-                )
-            )
-        if lb.topology != "ACTIVE_STANDBY" and not options.allow_downtime:
-            findings.append(
-                Finding(
-                    "downtime-not-allowed",
-                    f"{who} has a SINGLE amphora: failover means an outage while it is rebuilt; "
-                    "add --allow-downtime to accept it",
-                    True,
-                )
-            )
-        if lb.provider != "amphora":
-            findings.append(
-                Finding("failover-provider", f"{who}: provider {lb.provider} has no amphorae to fail over", True)
-            )
-    if wanted == "recreate":
-        if has_fips:
-            findings.append(
-                Finding(
-                    "recreate-with-fip",
-                    f"{who} has floating IPs: recreate would leave them pointing at nothing; use fip-swap",
-                    True,
-                )
-            )
-        if not options.allow_downtime:
-            findings.append(
-                Finding(
-                    "downtime-not-allowed",
-                    f"{who}: recreate deletes it before creating the new one (an outage); "
-                    "add --allow-downtime to accept it",
-                    True,
-                )
-            )
-    return wanted, findings
-
-
-def _needs_clone_findings(facts: Facts, strategy: str) -> list[Finding]:
-    lb = facts.lb
-    who = _who(lb)
-    findings: list[Finding] = []
-    if strategy == "fip-swap":
-        wanted = {
-            "load_balancer": 1,
-            "listener": len(lb.listeners),
-            "pool": len(lb.pools),
-            "member": sum(len(p.members) for p in lb.pools),
-            "port": 1 + len(lb.additional_vips),
-        }
-        for kind, n in wanted.items():
-            free = facts.quota.free(kind)
-            if free is not None and free < n:
-                findings.append(
-                    Finding(
-                        "quota",
-                        f"{who}: the clone needs {n} {kind}(s) but the project's quota leaves {max(free, 0)}: "
-                        "raise the quota (openstack loadbalancer quota set / openstack quota set)",
-                        True,
-                    )
-                )
-        needed = _clone_need(facts).addresses()
-        for subnet, n in needed.items():
-            free_addresses = facts.subnet_free.get(subnet)
-            if free_addresses is not None and free_addresses < n:
-                findings.append(
-                    Finding(
-                        "subnet-full",
-                        f"{who}: VIP subnet {subnet} has {free_addresses} free address(es), the clone needs {n} "
-                        "(its VIP and one per amphora): free addresses or extend the subnet's allocation pool",
-                        True,
-                    )
-                )
-    for ref in facts.unreadable_refs:
-        findings.append(
-            Finding(
-                "tls-unreadable",
-                f"{who}: you cannot read TLS reference {ref}, so the clone cannot use it: "
-                "grant your user read access to the secret (Barbican ACL) or run as its owner",
-                True,
-            )
-        )
-    return findings
-
-
-def _clone_need(facts: Facts) -> capacity.CloneNeed:
-    lb = facts.lb
-    topology = (facts.target_flavor.topology if facts.target_flavor else None) or lb.topology
-    return capacity.CloneNeed(lb.id, (lb.vip_subnet_id, *(v.subnet_id for v in lb.additional_vips)), topology)
-
-
-def _address_findings(
-    lb: LoadBalancer, strategy: str | None, addresses: list[Address], options: PlanOptions
-) -> list[Finding]:
-    changes = changing(addresses)
-    if not changes or strategy != "fip-swap":
-        return []
-    names = ", ".join(a.describe() for a in changes)
-    if options.accept_address_change:
-        return [Finding("address-change", f"{_who(lb)}: these addresses change at the retire: {names}", False)]
-    alternative = (
-        "or --strategy failover (keeps every address, no outage expected on ACTIVE_STANDBY)"
-        if lb.topology == "ACTIVE_STANDBY"
-        else "or --strategy failover --allow-downtime (keeps every address, with an outage)"
-    )
-    return [
-        Finding(
-            "address-change",
-            f"{_who(lb)}: a fip-swap changes {names} (no floating IP in front of it; Neutron floating IPs are "
-            f"IPv4 only): add --accept-address-change once its clients can follow, {alternative}",
-            True,
-        )
-    ]
-
-
-def _owner_findings(lb: LoadBalancer, found: list[Owner], strategy: str | None, options: PlanOptions) -> list[Finding]:
-    if strategy not in ("fip-swap", "recreate"):
-        return []  # failover keeps the load balancer and its ids
-    findings = []
-    for owner in found:
-        allowed = owner.kind in options.allow_owned
-        findings.append(
-            Finding(
-                "owned",
-                f"{_who(lb)} is held by {owner.detail}: a {strategy} gives it new ids; {owner.follow_up}"
-                + ("" if allowed else f" (add --allow-owned {owner.kind} to proceed)"),
-                not allowed,
-            )
-        )
-    return findings
-
-
-def _provider_findings(facts: Facts) -> list[Finding]:
-    lb, provider = facts.lb, facts.provider
-    name = facts.extra.get("provider_name", lb.provider)
-    if provider is None:
-        return [Finding("provider-missing", f"{_who(lb)}: provider {name} does not exist in this cloud", True)]
-    findings = []
-    for listener in lb.listeners:
-        if listener.protocol not in provider.listener_protocols:
-            findings.append(
-                Finding(
-                    "provider-protocol",
-                    f"{_who(lb)}: provider {name} has no {listener.protocol} listeners "
-                    f"(listener {listener.name or listener.protocol_port}): choose another provider",
-                    True,
-                )
-            )
-    for pool in lb.pools:
-        if pool.lb_algorithm not in provider.lb_algorithms:
-            findings.append(
-                Finding(
-                    "provider-algorithm",
-                    f"{_who(lb)}: provider {name} has no {pool.lb_algorithm} algorithm "
-                    f"(pool {pool.name or pool.id}): choose another provider",
-                    True,
-                )
-            )
-    return findings
 
 
 def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
@@ -371,9 +119,19 @@ def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
                 True,
             )
         )
-    if lb.provisioning_status != "ACTIVE":
+    repairing = options.repair and lb.provisioning_status == "ERROR"
+    if repairing:
+        findings.append(
+            Finding(
+                "repair",
+                f"{who} is in ERROR: --repair fails it over whole (Octavia's advice); connections it still "
+                "holds are cut",
+                False,
+            )
+        )
+    elif lb.provisioning_status != "ACTIVE":
         advice = (
-            "repair it first (openstack loadbalancer failover) or leave it out"
+            "repair it with --repair (a failover) or leave it out"
             if lb.provisioning_status == "ERROR"
             else "wait until it is ACTIVE, then plan again"
         )
@@ -391,7 +149,11 @@ def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
         findings.append(
             Finding("is-clone", f"{who} is an lbswap clone still in campaign {lb.campaign}: finish it first", True)
         )
-    strategy, strategy_findings = _strategy(facts, options, target)
+    strategy: str | None
+    if repairing:
+        strategy, strategy_findings = "failover", _repair_findings(lb, target)
+    else:
+        strategy, strategy_findings = _strategy(facts, options, target)
     findings += strategy_findings
     if strategy in ("fip-swap", "recreate"):
         findings += _needs_clone_findings(facts, strategy)
@@ -411,7 +173,8 @@ def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
         )
     newest = facts.newest_image
     if newest and lb.amphorae and all(a.image_id == newest for a in lb.amphorae) and not target.any:
-        findings.append(Finding("up-to-date", f"{who} already runs the newest image {newest}", False))
+        then = "; --force rebuilds its amphorae anyway" if options.force else ""
+        findings.append(Finding("up-to-date", f"{who} already runs the newest image {newest}{then}", False))
     downtime = "-"
     if strategy == "failover":
         downtime = DOWNTIME[f"failover-{lb.topology}" if lb.topology == "ACTIVE_STANDBY" else "failover-SINGLE"]
@@ -463,7 +226,7 @@ def fleet_findings(
                         True,
                     )
                 )
-        amps = capacity.amphorae(need.topology) * in_flight
+        amps = capacity.amphorae(need.topology) * min(in_flight, len(needs))
         if compute is None and need is needs[0]:  # said once, on the first clone of the fleet
             extra.setdefault(plan.lb_id, []).append(
                 Finding(
@@ -473,12 +236,12 @@ def fleet_findings(
                     False,
                 )
             )
-        elif compute is not None and (compute.free("instances") or amps) < amps:
+        elif compute is not None and (room := compute.free("instances")) is not None and room < amps:
             extra.setdefault(plan.lb_id, []).append(
                 Finding(
                     "compute-quota",
-                    f"Octavia's service project has room for {compute.free('instances')} instance(s); "
-                    f"{in_flight} clone(s) at once need {amps}: raise its quota or lower --parallel",
+                    f"Octavia's service project has room for {room} instance(s); "
+                    f"{min(in_flight, len(needs))} clone(s) at once need {amps}: raise its quota or lower --parallel",
                     True,
                 )
             )

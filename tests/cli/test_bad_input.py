@@ -58,7 +58,7 @@ def _noop(state: State) -> None:
 CASES: list[tuple[str, Callable[[State], None], list[str], str]] = [
     ("unknown LB", _noop, ["run", "--lb", "no-such-lb", "--yes"], "no load balancer has the id or name 'no-such-lb'"),
     ("PENDING_UPDATE", _set_status("PENDING_UPDATE"), ["run", "--lb", "{lb0}", "--yes"], "wait until it is ACTIVE"),
-    ("ERROR", _set_status("ERROR"), ["run", "--lb", "{lb0}", "--yes"], "is ERROR: repair it first"),
+    ("ERROR", _set_status("ERROR"), ["run", "--lb", "{lb0}", "--yes"], "is ERROR: repair it with --repair"),
     ("fip-swap without FIP", _noop, ["run", "--lb", "{lb9}", "--strategy", "fip-swap", "--yes"], "needs a floating IP"),
     ("SINGLE failover", _noop, ["run", "--lb", "{lb9}", "--strategy", "failover", "--yes"], "--allow-downtime"),
     ("auto SINGLE no FIP", _noop, ["run", "--lb", "{lb9}", "--yes"], "add --allow-downtime"),

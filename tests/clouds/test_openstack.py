@@ -6,12 +6,17 @@ Run with scripts/test-openstack.sh. A missing stack fails these tests; it never 
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ import pytest
 import yaml
 
 from lbswap.clone import comparable
-from lbswap.clouds.openstack import OpenStackCloud
+from lbswap.clouds.openstack import OpenStackCloud, _public_url
 from lbswap.errors import NotFound, PreconditionFailed
 from lbswap.journal import Journal
 from lbswap.model import LoadBalancer
@@ -185,6 +190,150 @@ def test_read_graph_maps_the_whole_graph(conn: Any, net: stack.Net, cloud: OpenS
     assert cloud.get_quota(stack.PROJECT).limits["load_balancer"] == -1
     with pytest.raises(NotFound):
         cloud.read_graph("00000000-0000-0000-0000-000000000000")
+
+
+class CountingCloud:
+    """A backend whose HTTP calls are counted by method and path (ids replaced by {id})."""
+
+    UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+    def __init__(self) -> None:
+        self.cloud = OpenStackCloud(stack.CLOUD)
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.cloud.list_load_balancers(project_id="warm-up")  # endpoint discovery: not part of what is counted
+        self.cloud.list_floating_ips(tag="warm-up")
+        self.cloud._conn.session.session.hooks["response"].append(self._hook)
+
+    def _hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        path = self.UUID.sub("{id}", urllib.parse.urlsplit(response.request.url).path)
+        self.calls[f"{response.request.method} {path}"] += 1
+
+    def read(self, lb_id: str) -> tuple[LoadBalancer, collections.Counter[str]]:
+        self.calls.clear()
+        graph = self.cloud.read_graph(lb_id)
+        return graph, collections.Counter(self.calls)
+
+
+def wait_settled(conn: Any, lb_id: str, seconds: float) -> None:
+    """Until the load balancer's last write is ``seconds`` old on the server's clock (its Date header)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = conn.load_balancer.get(f"/lbaas/loadbalancers/{lb_id}")
+        lb = response.json()["loadbalancer"]
+        changed = datetime.datetime.fromisoformat(lb["updated_at"] or lb["created_at"]).replace(tzinfo=datetime.UTC)
+        served = datetime.datetime.strptime(response.headers["Date"], "%a, %d %b %Y %H:%M:%S GMT")
+        if (served.replace(tzinfo=datetime.UTC) - changed).total_seconds() > seconds:
+            return
+        time.sleep(0.5)  # the server's clock, not one a test can inject
+    raise AssertionError(f"load balancer {lb_id} did not settle")
+
+
+def test_read_graph_lists_by_parent_and_reuses_an_unchanged_graph(conn: Any, net: stack.Net) -> None:
+    lb = stack.create_lb(conn, stack.full_body(net, stack.unique("reuse")))
+    stack.add_fip(conn, net, lb["vip_port_id"])
+    counting = CountingCloud()
+    counting.cloud.graph_settle = 1.0
+    wait_settled(conn, lb["id"], 2.5)
+    full, calls = counting.read(lb["id"])
+    # three pools (members and a monitor each), two listeners, one with two L7 policies of two and one rules
+    assert calls == {
+        "GET /v2/lbaas/loadbalancers/{id}": 1,
+        "GET /v2/lbaas/listeners": 1,
+        "GET /v2/lbaas/pools": 1,
+        "GET /v2/lbaas/pools/{id}/members": 3,
+        "GET /v2/lbaas/healthmonitors/{id}": 3,
+        "GET /v2/lbaas/l7policies": 1,
+        "GET /v2/lbaas/l7policies/{id}/rules": 2,
+        "GET /v2/octavia/amphorae": 1,
+        "GET /v2.0/floatingips": 1,
+    }, calls
+    again, calls = counting.read(lb["id"])
+    assert again == full
+    assert sum(calls.values()) == 4, calls  # the load balancer, its status tree, amphorae, floating IPs
+    assert calls["GET /v2/lbaas/loadbalancers/{id}/status"] == 1
+    # member health always comes fresh from the status tree, never from what was kept
+    kept = counting.cloud._children[lb["id"]]
+    sick = [
+        dataclasses.replace(p, members=[dataclasses.replace(m, operating_status="ERROR") for m in p.members])
+        for p in kept.pools
+    ]
+    counting.cloud._children[lb["id"]] = dataclasses.replace(kept, pools=tuple(sick))
+    assert counting.read(lb["id"])[0] == full
+    # a change through the API is seen at once, and the graph read right after it is not kept
+    web = next(p for p in full.pools if p.name == "web")
+    member = next(m for m in web.members if m.weight == 5)
+    response = conn.load_balancer.put(f"/lbaas/pools/{web.id}/members/{member.id}", json={"member": {"weight": 9}})
+    assert response.status_code == 200, response.text
+    stack.wait_active(conn, lb["id"])
+    changed, calls = counting.read(lb["id"])
+    assert next(m for m in changed.pool_by_id(web.id).members if m.id == member.id).weight == 9
+    assert sum(calls.values()) == 14, calls
+    # without settling time nothing is reused
+    counting.cloud.graph_settle = 3600.0
+    counting.read(lb["id"])
+    assert sum(counting.read(lb["id"])[1].values()) == 14
+    counting.cloud.close()
+
+
+def test_amphora_age_and_certificate_expiry(conn: Any, net: stack.Net, cloud: OpenStackCloud) -> None:
+    """Octavia's amphora API reports created_at and cert_expiration (the noop drivers still issue a
+    certificate from the stack's CA): both are mapped, as ISO 8601 with their UTC offset."""
+    before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    lb = stack.create_lb(conn, stack.small_body(net, stack.unique("amp"), flavor_id=net.flavor_ha))
+    graph = cloud.read_graph(lb["id"])
+    assert sorted(a.role for a in graph.amphorae) == ["BACKUP", "MASTER"]
+    raw = {
+        a["id"]: a for a in conn.load_balancer.get(f"/octavia/amphorae?loadbalancer_id={lb['id']}").json()["amphorae"]
+    }
+    for amphora in [*graph.amphorae, *cloud.list_amphorae(lb["id"])]:
+        assert amphora.created_at is not None and amphora.cert_expiration is not None, amphora
+        created = datetime.datetime.fromisoformat(amphora.created_at)
+        expires = datetime.datetime.fromisoformat(amphora.cert_expiration)
+        assert created.utcoffset() == expires.utcoffset() == datetime.timedelta(0)
+        assert created.replace(tzinfo=None) == datetime.datetime.fromisoformat(raw[amphora.id]["created_at"])
+        assert expires.replace(tzinfo=None) == datetime.datetime.fromisoformat(raw[amphora.id]["cert_expiration"])
+        assert before < created < expires
+
+
+def test_identity_names_the_cloud_never_a_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auth URL (else the Octavia endpoint), project and region; no password, token or secret."""
+    source = yaml.safe_load(Path(os.environ["OS_CLIENT_CONFIG_FILE"]).read_text())
+    password = {
+        "auth_type": "password",
+        "region_name": "RegionTwo",
+        "auth": {
+            "auth_url": "http://127.0.0.1:5000/v3/",
+            "username": "admin",
+            "password": PASSWORD,
+            "project_name": "web",
+            "project_domain_name": "Default",
+        },
+    }
+    by_id = {
+        "auth_type": "v3applicationcredential",
+        "auth": {
+            "auth_url": "https://keystone.example:5000/v3",
+            "application_credential_id": "0123abcd",
+            "application_credential_secret": TOKEN,
+            "project_id": "9f8e7d6c",
+        },
+    }
+    path = tmp_path / "clouds.yaml"
+    clouds = {stack.CLOUD: source["clouds"][stack.CLOUD], "prod-secret": password, "prod-app": by_id}
+    path.write_text(yaml.safe_dump({"clouds": clouds}))
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(path))
+    test_cloud = OpenStackCloud(stack.CLOUD)
+    assert test_cloud.identity() == "openstack:http://127.0.0.1:9876;project=;region="  # no auth URL: Octavia's
+    app = OpenStackCloud("prod-app")
+    assert app.identity() == "openstack:https://keystone.example:5000/v3;project=9f8e7d6c;region="
+    assert TOKEN not in app.identity() and "0123abcd" not in app.identity()
+    secret = OpenStackCloud("prod-secret")
+    assert secret.identity() == "openstack:http://127.0.0.1:5000/v3;project=web@Default;region=RegionTwo"
+    assert PASSWORD not in secret.identity() and TOKEN not in secret.identity()
+    for cloud in (test_cloud, app, secret):
+        cloud.close()
+    assert _public_url("HTTPS://admin:s3cret@Keystone.Example:5000/v3/?token=x#f") == "https://keystone.example:5000/v3"
+    assert _public_url("http://[fd00::1]:5000/identity") == "http://[fd00::1]:5000/identity"
 
 
 def test_move_floating_ip_is_a_compare_and_swap(conn: Any, net: stack.Net, cloud: OpenStackCloud) -> None:

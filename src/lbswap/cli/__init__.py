@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ import yaml
 
 from lbswap import __version__
 from lbswap.errors import BadInput, ConfigError, LbswapError, StopSwap
+from lbswap.textsafe import rich_text, shown
 
 log = logging.getLogger("lbswap")
 
@@ -53,7 +55,18 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tag", metavar="TAG")
     group.add_argument("--provider", metavar="NAME", help="only load balancers of this provider")
     group.add_argument("--stale-image", action="store_true", help="only LBs with an amphora on an older image")
-    group.add_argument("--image-tag", default="amphora", help="the amphora image tag (default: amphora)")
+    group.add_argument(
+        "--image-tag", default="amphora", help="the amphora image tag where the flavor sets none (default: amphora)"
+    )
+    group.add_argument("--image-owner", metavar="PROJECT_ID", help="only images of this owner (amp_image_owner_id)")
+    group.add_argument("--older-than", type=_non_negative_float, metavar="DAYS", help="amphorae older than DAYS")
+    group.add_argument(
+        "--cert-expiring-within", type=_non_negative_float, metavar="DAYS", help="amphora certificates expiring soon"
+    )
+    group.add_argument(
+        "--force", action="store_true", help="rotate even amphorae on the newest image (after a CA or key change)"
+    )
+    group.add_argument("--repair", action="store_true", help="load balancers in ERROR, through Octavia's failover")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -142,12 +155,19 @@ def _add_fault_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _non_negative_float(text: str) -> float:
+def _finite(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0 or value != value:
+    if not math.isfinite(value):  # inf and nan parse as floats but would end up in the journal as non-JSON
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite(text)
+    if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
 
@@ -167,6 +187,13 @@ def _kinds(text: str) -> tuple[str, ...]:
     if unknown or not kinds:
         raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(KINDS)}")
     return kinds
+
+
+def _probability(text: str) -> float:
+    value = _finite(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:
@@ -219,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = command("status", "show campaigns and what each load balancer went through")
     p.add_argument("campaign", nargs="?")
+    p.add_argument("--show-skipped", action="store_true", help="list skipped swaps one by one (table format)")
     p = command("resume", "finish or roll back unfinished campaigns (all of them without an argument)")
     p.add_argument("campaign", nargs="?")
     p = command("rollback", "move floating IPs back to the sources and delete the clones")
@@ -248,15 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--sample", type=_positive_int, metavar="N", help="N varied sample load balancers")
     src.add_argument("--from-snapshot", metavar="FILE", help="the output of `lbswap snapshot`")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace the simulated cloud already at PATH")
     p = fake_sub.add_parser("faults", help="inject faults into a simulated cloud")
     _add_globals(p, top=False)
     p.add_argument("path")
     p.add_argument("--latency", type=_non_negative_float, metavar="SECONDS")
     p.add_argument("--fail-at", type=_positive_int, metavar="N")
     p.add_argument("--fail-kind", choices=("error", "timeout", "error-status"), default="error")
-    p.add_argument("--fail-probability", type=float, metavar="P")
+    p.add_argument("--fail-probability", type=_probability, metavar="P")
     p.add_argument("--crash-at", type=_positive_int, metavar="N")
-    p.add_argument("--drain-seconds", type=float, metavar="SECONDS")
+    p.add_argument("--drain-seconds", type=_non_negative_float, metavar="SECONDS")
+    p.add_argument(
+        "--fail-reads", type=_probability, metavar="P", help="each read call fails with a 503 with probability P"
+    )
     p.add_argument("--clear", action="store_true")
     p = fake_sub.add_parser("publish-image", help="publish a newer amphora image")
     _add_globals(p, top=False)
@@ -267,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = command("local", "the local data plane (root): a cloud of namespaces, haproxy and nftables")
     local.add_argument("action", choices=("up", "down", "status", "publish-image"))
-    local.add_argument("--sample", type=int, default=0, metavar="N", help="up: also create N load balancers")
+    local.add_argument(
+        "--sample", type=_non_negative_int, default=0, metavar="N", help="up: also create N load balancers"
+    )
     local.add_argument(
         "--boot-seconds",
         type=_non_negative_float,
@@ -322,66 +356,117 @@ def journal_path(args: argparse.Namespace) -> Path:
 
 # --- rendering ---------------------------------------------------------------------------------------------
 
+_emitted = False  # a document is on stdout already: an error after it must not add a second one
+
 
 def emit(data: Any, fmt: str, *, table: Callable[[Any], None] | None = None, out: TextIO | None = None) -> None:
+    """Write ``data`` as one JSON or YAML document (the exact strings: the encoders escape them), or call
+    ``table`` to render it for people (which must show tenant text through :mod:`lbswap.textsafe`)."""
+    global _emitted
     out = out or sys.stdout
-    if fmt == "json":
-        json.dump(data, out, indent=2, sort_keys=False, default=str)
-        out.write("\n")
-    elif fmt == "yaml":
-        yaml.safe_dump(json.loads(json.dumps(data, default=str)), out, sort_keys=False)
-    elif table is not None:
+    if fmt == "table" and table is not None:
         table(data)
+        return
+    if fmt == "yaml":
+        text = yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False)
     else:
-        json.dump(data, out, indent=2, default=str)
-        out.write("\n")
+        text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+    _emitted = True
+    out.write(text)  # one write: an interrupt cannot leave half a document followed by an error document
+    out.flush()
 
 
 def _rich_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table on stdout. Cells are shown as text: tenant names never become markup, links or escapes."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False)
+    table = Table(title=rich_text(title), show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    Console(width=max(120, Console().width)).print(table)
+        table.add_row(*[v if isinstance(v, Text) else rich_text(v) for v in row])
+    Console(file=sys.stdout, width=max(120, Console().width)).print(table)
 
 
 # --- main --------------------------------------------------------------------------------------------------
 
 
+def _format_in(argv: Sequence[str]) -> str:
+    """The ``-f``/``--format`` that argv asks for, read without argparse (which may be what failed)."""
+    fmt = "table"
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg in ("-f", "--format") and i + 1 < len(argv):
+            fmt = argv[i + 1]
+        elif arg.startswith("--format="):
+            fmt = arg.partition("=")[2]
+        elif arg.startswith("-f") and not arg.startswith("--") and len(arg) > 2:
+            fmt = arg[2:]
+    return fmt if fmt in FORMATS else "table"
+
+
+def _fail(message: str, exit_code: int, fmt: str, *, prefix: str = "lbswap: error: ") -> int:
+    """One line on stderr; with ``-f json|yaml`` also the one document on stdout, unless one is there."""
+    print(prefix + shown(message), file=sys.stderr, flush=True)
+    if fmt != "table" and not _emitted:
+        emit({"error": message, "exit_code": exit_code}, fmt)
+    return exit_code
+
+
+class _ShownFormatter(logging.Formatter):
+    """Log lines quote tenant names too: each message is shown as one line (a traceback still follows)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = shown(record.message)
+        return super().formatMessage(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    global _emitted
+    _emitted = False
+    argv = list(sys.argv[1:] if argv is None else argv)
+    fmt = _format_in(argv)
     try:
-        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        return _main(argv, fmt)
+    except BrokenPipeError:
+        # the reader of stdout went away (`| head`): nobody is left to tell; no traceback on the way out
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str], fmt: str) -> int:
+    try:
+        args = build_parser().parse_args(argv)
     except BadInput as exc:
-        print(f"lbswap: error: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+        return _fail(str(exc), exc.exit_code, fmt)
+    fmt = args.format
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ShownFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[handler])
     # taskflow logs every failed step with a traceback at WARNING; lbswap reports failures itself
     for noisy in ("taskflow", "oslo_utils"):  # they log a dropped storage error as a traceback
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     if not args.command:
-        build_parser().print_usage(sys.stderr)
-        return 2
+        return _fail("lbswap: give a command (see --help)", 2, fmt)
     from lbswap.cli import commands
 
     try:
         return commands.dispatch(args)
     except LbswapError as exc:
-        print(f"lbswap: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code, fmt)
     except StopSwap as exc:  # a signal, a lost lease, a lost or full journal: stopped at a step boundary
-        print(f"lbswap: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc.message, exc.exit_code, fmt, prefix="lbswap: ")
     except KeyboardInterrupt:
-        print(
-            "lbswap: interrupted; `lbswap resume` finishes or rolls back what was under way",
-            file=sys.stderr,
+        return _fail(
+            "interrupted; `lbswap resume` finishes or rolls back what was under way", 130, fmt, prefix="lbswap: "
         )
-        return 130
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        # a defect: keep the traceback for the bug report, but a JSON reader still gets its one document
+        if fmt != "table" and not _emitted:
+            emit({"error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 1}, fmt)
+        raise

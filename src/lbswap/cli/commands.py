@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import re
 import sys
+import tempfile
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +21,7 @@ from lbswap.cli import _rich_table, backend_spec, emit, journal_path, state_home
 from lbswap.cli.progress import ProgressView
 from lbswap.clouds import Cloud, open_cloud
 from lbswap.errors import BadInput, ConfigError
+from lbswap.textsafe import rich_text, shown
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -87,24 +94,49 @@ def cloud_from(args: argparse.Namespace) -> Iterator[Cloud]:
 # --- selection ---------------------------------------------------------------------------------------------
 
 
+def _criteria(args: argparse.Namespace) -> Any:
+    from lbswap.rotation import Criteria
+
+    return Criteria(
+        stale_image=args.stale_image,
+        older_than_days=args.older_than,
+        cert_expiring_within_days=args.cert_expiring_within,
+        force=args.force,
+        repair=args.repair,
+    )
+
+
 def _has_selection(args: argparse.Namespace) -> bool:
-    return bool(args.lb or args.all or args.project or args.tag or args.stale_image or args.provider)
+    return bool(args.lb or args.all or args.project or args.tag or args.provider or _criteria(args).any)
 
 
 def select(cloud: Cloud, args: argparse.Namespace, *, default_all: bool) -> list[model.LBSummary]:
     from lbswap.plan import resolve_selection
 
     if not _has_selection(args) and not default_all:
-        raise BadInput("select load balancers with --lb ID_OR_NAME, --all, --tag, --project or --stale-image")
+        raise BadInput(
+            "select load balancers with --lb ID_OR_NAME, --all, --tag, --project, or why to rotate: --stale-image, "
+            "--older-than DAYS, --cert-expiring-within DAYS, --force, --repair"
+        )
     everything = not args.lb and not args.tag and not args.project
     chosen = resolve_selection(
         cloud, names_or_ids=list(args.lb), all_=args.all or everything, project_id=args.project, tag=args.tag
     )
     if args.provider:
         chosen = [lb for lb in chosen if lb.provider == args.provider]
-    if args.stale_image:
-        newest = _newest_image(cloud, args.image_tag)
-        chosen = [lb for lb in chosen if _is_stale(cloud.list_amphorae(lb.id), newest)]
+    criteria = _criteria(args)
+    if criteria.any:  # why rotate: any one reason selects a load balancer
+        from lbswap.rotation import ImageCatalog, reasons
+
+        catalog = ImageCatalog(cloud, args.image_tag, args.image_owner)
+        now = cloud.clock.now()
+        kept = []
+        for lb in chosen:
+            newest = catalog.newest(lb.flavor_id)
+            amphorae = cloud.list_amphorae(lb.id) if lb.provider == "amphora" else []
+            if reasons(lb, amphorae, newest.id if newest else None, criteria, now):
+                kept.append(lb)
+        chosen = kept
     return chosen
 
 
@@ -123,11 +155,18 @@ def _is_stale(amphorae: Sequence[model.Amphora], newest: str | None) -> bool | N
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
+    from lbswap.rotation import ImageCatalog, age_days, cert_days_left, reasons
+
     with cloud_from(args) as cloud:
-        newest = _newest_image(cloud, args.image_tag)
+        catalog = ImageCatalog(cloud, args.image_tag, args.image_owner)
+        now = cloud.clock.now()
         rows = []
         for summary in select(cloud, args, default_all=True):
             graph = cloud.read_graph(summary.id)
+            tag = catalog.tag_for(graph.flavor_id)
+            images = {i.id: i for i in catalog.images(tag)}
+            newest = catalog.newest(graph.flavor_id)
+            newest_id = newest.id if newest else None
             rows.append(
                 {
                     "id": graph.id,
@@ -143,16 +182,18 @@ def cmd_inventory(args: argparse.Namespace) -> int:
                         for f in graph.floating_ips
                     ],
                     "tags": list(graph.tags),
-                    "amphorae": [{"id": a.id, "role": a.role, "image_id": a.image_id} for a in graph.amphorae],
-                    "newest_image_id": newest,
-                    "stale_image": _is_stale(graph.amphorae, newest),
+                    "image_tag": tag,
+                    "amphorae": [_amphora_row(a, images, now, age_days, cert_days_left) for a in graph.amphorae],
+                    "newest_image_id": newest_id,
+                    "stale_image": _is_stale(graph.amphorae, newest_id),
+                    "rotate_because": reasons(summary, graph.amphorae, newest_id, _criteria(args), now),
                 }
             )
 
     def table(data: list[dict[str, Any]]) -> None:
         _rich_table(
             "load balancers",
-            ["id", "name", "status", "topology", "vip", "floating ips", "amphora images", "stale"],
+            ["id", "name", "status", "topology", "vip", "floating ips", "amphorae (image, age, cert)", "stale"],
             [
                 (
                     r["id"],
@@ -161,7 +202,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
                     r["topology"],
                     r["vip_address"],
                     " ".join(f["floating_ip_address"] for f in r["floating_ips"]) or "-",
-                    " ".join(f"{a['role']}:{a['image_id']}" for a in r["amphorae"]) or "-",
+                    "\n".join(_amphora_cell(a) for a in r["amphorae"]) or "-",
                     {True: "yes", False: "no", None: "unknown"}[r["stale_image"]],
                 )
                 for r in data
@@ -172,27 +213,197 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _amphora_row(amphora: Any, images: dict[str, Any], now: float, age: Any, cert: Any) -> dict[str, Any]:
+    image = images.get(amphora.image_id)
+    image_age = None
+    if image is not None and image.created_at:
+        from lbswap.rotation import epoch
+
+        created = epoch(image.created_at)
+        image_age = None if created is None else round((now - created) / 86400, 1)
+    amphora_age, cert_left = age(amphora, now), cert(amphora, now)
+    return {
+        "id": amphora.id,
+        "role": amphora.role,
+        "image_id": amphora.image_id,
+        "image_name": image.name if image else None,
+        "image_age_days": image_age,
+        "age_days": None if amphora_age is None else round(amphora_age, 1),
+        "cert_expires_in_days": None if cert_left is None else round(cert_left, 1),
+    }
+
+
+def _amphora_cell(a: dict[str, Any]) -> str:
+    def days(value: float | None) -> str:
+        return "?" if value is None else f"{value:.0f}d"
+
+    image = a["image_name"] or a["image_id"]
+    return f"{a['role']}: {image} ({days(a['image_age_days'])} old), up {days(a['age_days'])}, " + (
+        f"cert {days(a['cert_expires_in_days'])}"
+    )
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
+    target = _snapshot_target(args.output) if args.output else None  # before reading a whole fleet
     with cloud_from(args) as cloud:
         graphs = [model.to_json(cloud.read_graph(lb.id)) for lb in select(cloud, args, default_all=True)]
-    document = {"lbswap_snapshot": 1, "load_balancers": graphs}
-    if args.output:
-        Path(args.output).write_text(json.dumps(document, indent=2) + "\n")
-        print(f"wrote {len(graphs)} load balancer graph(s) to {args.output}", file=sys.stderr)
-    else:
-        json.dump(document, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+    text = json.dumps({"lbswap_snapshot": 1, "load_balancers": graphs}, indent=2) + "\n"
+    if target is None:
+        sys.stdout.write(text)
+        return 0
+    _write_whole(target, text, what="the snapshot")
+    print(f"wrote {len(graphs)} load balancer graph(s) to {shown(args.output)}", file=sys.stderr)
+    if args.format != "table":  # a JSON or YAML reader still gets its one document
+        emit({"output": str(target), "load_balancers": len(graphs)}, args.format)
     return 0
 
 
-def read_snapshot(path: str) -> list[model.LoadBalancer]:
+def _snapshot_target(output: str) -> Path:
+    """Where ``-o`` writes, checked up front: a missing directory or a read-only one is bad input."""
+    target = Path(os.path.realpath(output))  # a symlink is followed, not replaced by the new file
+    if target.is_dir():
+        raise BadInput(f"cannot write the snapshot to {output}: it is a directory; name a file")
+    if not target.parent.is_dir():
+        raise BadInput(f"cannot write the snapshot to {output}: directory {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot write the snapshot to {output}: directory {target.parent} is not writable")
+    return target
+
+
+def _write_whole(target: Path, text: str, *, what: str) -> None:
+    """Write ``text`` to ``target`` all or nothing (a temporary file in the same directory, renamed; 0600).
+    A device or FIFO (``-o /dev/stdout``) is written directly, never replaced."""
     try:
-        document = json.loads(Path(path).read_text())
-        return [model.from_json(model.LoadBalancer, g) for g in document["load_balancers"]]
+        if target.exists() and not target.is_file():
+            with target.open("w", encoding="utf-8") as f:
+                f.write(text)
+            return
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise BadInput(f"cannot write {what} to {target}: {exc.strerror or exc}; nothing was written") from None
+
+
+def read_snapshot(path: str) -> list[model.LoadBalancer]:
+    """The load balancers of an ``lbswap snapshot`` file, every field checked against the model first, so
+    a bad file is one line naming the load balancer and the field (exit 2), never a Python error."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadInput(f"snapshot file {path} does not exist") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"snapshot file {path} is not an `lbswap snapshot` document: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read snapshot file {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # JSON syntax, or not UTF-8
+        raise BadInput(f"snapshot file {path} is not JSON: {exc}") from None
+    graphs = document.get("load_balancers") if isinstance(document, dict) else None
+    if not isinstance(graphs, list):
+        raise BadInput(f"snapshot file {path} is not an `lbswap snapshot` document: no list of load_balancers")
+    seen: dict[str, int] = {}
+    fips: dict[str, int] = {}
+    for index, graph in enumerate(graphs):
+        where = f"load_balancers[{index}]"
+        if isinstance(graph, dict) and isinstance(graph.get("id"), str):
+            where += f" (id {_quoted(graph['id'])})"
+        problem = _field_problem(model.LoadBalancer, graph, "") or _reference_problem(graph)
+        if problem:
+            raise BadInput(f"snapshot file {path}: {where}: {problem}")
+        if graph["id"] in seen:
+            raise BadInput(
+                f"snapshot file {path}: load_balancers[{seen[graph['id']]}] and load_balancers[{index}] have the "
+                f"same id {_quoted(graph['id'])}; ids must be unique"
+            )
+        seen[graph["id"]] = index
+        for j, fip in enumerate(graph.get("floating_ips", [])):
+            if fip["id"] in fips:
+                other = fips[fip["id"]]
+                also = "appears twice" if other == index else f"is also a floating IP of load_balancers[{other}]"
+                raise BadInput(
+                    f"snapshot file {path}: {where}: field floating_ips[{j}].id {_quoted(fip['id'])} {also}; "
+                    "a floating IP points at one load balancer"
+                )
+            fips[fip["id"]] = index
+    return [model.from_json(model.LoadBalancer, g) for g in graphs]
+
+
+def _reference_problem(graph: dict[str, Any]) -> str | None:
+    """A pool id that a listener or an L7 policy names but the load balancer does not have (a clone or a
+    seeded copy is built by pool name, so it could not say which pool was meant)."""
+    pools = {pool.get("id") for pool in graph.get("pools", [])}
+    for i, listener in enumerate(graph.get("listeners", [])):
+        refs = [(f"listeners[{i}].default_pool_id", listener.get("default_pool_id"))]
+        refs += [
+            (f"listeners[{i}].l7policies[{j}].redirect_pool_id", policy.get("redirect_pool_id"))
+            for j, policy in enumerate(listener.get("l7policies", []))
+        ]
+        for field, pool_id in refs:
+            if pool_id is not None and pool_id not in pools:
+                return f"field {field} names pool {_quoted(pool_id)}, which is not in its pools"
+    return None
+
+
+def _quoted(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_SCALARS: dict[Any, tuple[tuple[type, ...], str]] = {
+    str: ((str,), "a string"),
+    int: ((int,), "a whole number"),
+    float: ((int, float), "a number"),
+    bool: ((bool,), "true or false"),
+}
+
+
+def _field_problem(tp: Any, data: Any, field: str) -> str | None:
+    """What is wrong with ``data`` as a ``tp`` (the model's types, as ``model.from_json`` reads them), or None."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if data is None:
+            return None
+        problems = [_field_problem(a, data, field) for a in options]
+        return None if any(p is None for p in problems) else problems[0]
+    if data is None:
+        return f"field {field} is null"
+    if origin is tuple:
+        if not isinstance(data, list):
+            return f"field {field} must be a list, not {_quoted(data)}"
+        (item,) = typing.get_args(tp)[:1]
+        for i, value in enumerate(data):
+            problem = _field_problem(item, value, f"{field}[{i}]")
+            if problem:
+                return problem
+        return None
+    if origin is dict or tp is dict:
+        return None if isinstance(data, dict) else f"field {field} must be an object, not {_quoted(data)}"
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(data, dict):
+            return f"{('field ' + field) if field else 'it'} must be an object, not {_quoted(data)}"
+        hints = typing.get_type_hints(tp)
+        for f in dataclasses.fields(tp):
+            name = f"{field}.{f.name}" if field else f.name
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if f.name not in data:
+                if required:
+                    return f"field {name} is missing"
+                continue
+            problem = _field_problem(hints[f.name], data[f.name], name)
+            if problem:
+                return problem
+        return None
+    if tp in _SCALARS:
+        kinds, wanted = _SCALARS[tp]
+        if (isinstance(data, bool) and tp is not bool) or not isinstance(data, kinds):
+            return f"field {field} must be {wanted}, not {_quoted(data)}"
+    return None
 
 
 # --- plan and run ------------------------------------------------------------------------------------------
@@ -210,6 +421,9 @@ def _plan_options(args: argparse.Namespace) -> Any:
         image_tag=args.image_tag,
         parallel=args.parallel,
         accept_address_change=args.accept_address_change,
+        image_owner=args.image_owner,
+        force=args.force,
+        repair=args.repair,
         owned_tags=tuple(args.owned_tag),
         allow_owned=tuple(args.allow_owned),
         max_creating=args.max_creating,
@@ -252,7 +466,10 @@ def _plan_table(rows: list[dict[str, Any]]) -> None:
                 r["strategy"] or "-",
                 r["downtime"],
                 " ".join(a["address"] or "?" for a in r["addresses"] if not a["kept"]) or "none",
-                "\n".join(("BLOCKS: " if f["blocking"] else "") + f["message"] for f in r["findings"]) or "-",
+                rich_text("\n").join(
+                    rich_text(("BLOCKS: " if f["blocking"] else "") + f["message"]) for f in r["findings"]
+                )
+                or "-",
             )
             for r in rows
         ],
@@ -279,6 +496,10 @@ def _swap_options(args: argparse.Namespace) -> Any:
     return SwapOptions(
         drain_timeout=args.drain_timeout,
         keep_source_minutes=args.keep_source,
+        image_tag=args.image_tag,
+        image_owner=args.image_owner,
+        force=args.force,
+        repair=args.repair,
         verify=args.verify,
         verify_path=args.verify_path,
         verify_host=args.verify_host,
@@ -347,16 +568,49 @@ def _confirm(plans: Sequence[Any], args: argparse.Namespace) -> None:
 # --- campaigns ---------------------------------------------------------------------------------------------
 
 
+STATES = ("done", "running", "kept", "rolled_back", "failed", "skipped", "pending")
+FAILURES = ("failed", "rolled_back")
+
+
+def _counts(swaps: Sequence[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    for swap in swaps:
+        counts[swap["state"]] = counts.get(swap["state"], 0) + 1
+    return counts
+
+
 def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
     from lbswap.report import write_report
 
-    data = [r.to_json() for r in results]
-    reports = [write_report(r, state_home() / "reports") for r in results if r.swaps]
-    for path in reports:
-        print(f"report: {path}", file=sys.stderr)
+    data = [{**r.to_json(), "counts": _counts([s.to_json() for s in r.swaps])} for r in results]
+    for result in results:
+        if result.swaps:
+            try:
+                path = write_report(result, state_home() / "reports")
+            except OSError as exc:  # the campaign itself is recorded; only the ticket attachment is missing
+                print(f"lbswap: warning: no report written: {shown(exc)}", file=sys.stderr)
+            else:
+                print(f"report: {shown(path)}", file=sys.stderr)
+    emit(
+        data if len(data) != 1 or args.command in ("status", "resume") else data[0],
+        args.format,
+        table=lambda d: _campaign_tables(d if isinstance(d, list) else [d], args),
+    )
+    failed = any(s.state in ("failed", "rolled_back", "skipped") for r in results for s in r.swaps)
+    return 1 if failed else 0
 
-    def table(rows: list[dict[str, Any]]) -> None:
-        for campaign in rows:
+
+def _campaign_tables(campaigns: Sequence[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Per campaign: the count per state first, then failures, then the rest; the skipped (a whole fleet
+    after the breaker opened) in one line unless ``--show-skipped``."""
+    show_skipped = getattr(args, "show_skipped", False)
+    for campaign in campaigns:
+        swaps = sorted(campaign["swaps"], key=lambda s: FAILURES.index(s["state"]) if s["state"] in FAILURES else 2)
+        skipped = [s for s in swaps if s["state"] == "skipped"]
+        shown_swaps = swaps if show_skipped else [s for s in swaps if s["state"] != "skipped"]
+        counts = ", ".join(f"{state} {n}" for state, n in campaign["counts"].items())
+        print(f"campaign {shown(campaign['campaign_id'])}: {len(swaps)} load balancer(s): {shown(counts)}")
+        if shown_swaps:
             _rich_table(
                 f"campaign {campaign['campaign_id']} ({campaign['state']}, backend {campaign['backend']})",
                 ["id", "name", "strategy", "state", "clone", "flips", "error"],
@@ -370,17 +624,18 @@ def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
                         " ".join(f"{f['floating_ip_address']}" for f in s["flips"]) or "-",
                         s["error"] or "",
                     )
-                    for s in campaign["swaps"]
+                    for s in shown_swaps
                 ],
             )
+        if skipped and not show_skipped:
+            print(_skipped_line(skipped, campaign["campaign_id"], listing=args.command == "status"))
 
-    emit(
-        data if len(data) != 1 or args.command in ("status", "resume") else data[0],
-        args.format,
-        table=lambda d: table(d if isinstance(d, list) else [d]),
-    )
-    failed = any(s.state in ("failed", "rolled_back", "skipped") for r in results for s in r.swaps)
-    return 1 if failed else 0
+
+def _skipped_line(skipped: Sequence[dict[str, Any]], campaign_id: str, *, listing: bool) -> str:
+    reasons = {re.sub(r"; nothing was changed on it$", "", s["error"] or "") for s in skipped}
+    why = reasons.pop() if len(reasons) == 1 and next(iter(reasons)) else "not started"
+    how = "--show-skipped lists them" if listing else f"`lbswap status {campaign_id} --show-skipped` lists them"
+    return shown(f"{len(skipped)} skipped: {why}; nothing was changed on them ({how})")
 
 
 def _journal(args: argparse.Namespace, *, for_writing: bool = True) -> Any:
@@ -425,13 +680,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    """Exit 1 when a swap it was asked to roll back is not rolled back (refused, or the rollback failed)."""
     from lbswap.workflow.runner import rollback
 
     journal = _journal(args)
     with stop_on_signals(lambda: [args.campaign]) as stop, ProgressView([], enabled=args.format == "table") as view:
         result = rollback(journal, args.campaign, lb_id=args.lb, on_event=view, cloud=_cloud_if_given(args), stop=stop)
     _render_campaigns([result], args)
-    return 0
+    if args.lb:  # asked for this one, whatever its state
+        left = [s for s in result.swaps if args.lb in (s.id, s.name) and s.state != "rolled_back"]
+    else:  # asked for every swap not already done or rolled back: those must now be rolled back
+        left = [s for s in result.swaps if s.state not in ("rolled_back", "done")]
+    return 1 if left else 0
 
 
 def cmd_finalize(args: argparse.Namespace) -> int:
@@ -516,8 +776,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lbswap.workflow.runner import status
 
     (result,) = status(_journal(args), args.campaign)
-    path = write_report(result, Path(args.output) if args.output else state_home() / "reports")
-    print(path)
+    directory = Path(args.output) if args.output else state_home() / "reports"
+    try:
+        path = write_report(result, directory)
+    except OSError as exc:
+        raise BadInput(f"cannot write the report to {directory}: {exc.strerror or exc}") from None
+    emit(
+        {"markdown": str(path), "json": str(path.with_suffix(".json"))},
+        args.format,
+        table=lambda d: print(shown(d["markdown"])),
+    )
     return 0
 
 
@@ -528,10 +796,16 @@ def cmd_fake(args: argparse.Namespace) -> int:
     from lbswap.clouds import fake
 
     if args.fake_command == "seed":
-        if args.sample:
+        graphs = None if args.sample else read_snapshot(args.from_snapshot)
+        if Path(args.path).exists() and not args.force:
+            raise ConfigError(
+                f"{args.path} already exists and a campaign's journal may refer to the cloud in it: "
+                "give --force to replace it, or another PATH"
+            )
+        if graphs is None:
             ids = fake.seed_sample(args.path, args.sample, seed=args.seed)
         else:
-            ids = fake.seed_from_snapshot(args.path, read_snapshot(args.from_snapshot))
+            ids = fake.seed_from_snapshot(args.path, graphs)
         emit(
             {"path": args.path, "load_balancers": ids},
             args.format,
@@ -546,8 +820,6 @@ def cmd_fake(args: argparse.Namespace) -> int:
         cloud.close()
         emit(model.to_json(image), args.format, table=lambda d: print(f"published image {d['id']} ({d['name']})"))
         return 0
-    if not Path(args.path).exists():
-        raise ConfigError(f"no simulated cloud at {args.path}: create it with `lbswap fake seed {args.path}`")
     if args.clear:
         fake.clear_faults(args.path)
     else:
@@ -559,6 +831,7 @@ def cmd_fake(args: argparse.Namespace) -> int:
             fail_probability=args.fail_probability,
             crash_at=args.crash_at,
             drain_seconds=args.drain_seconds,
+            read_error_probability=args.fail_reads,
         )
     return 0
 

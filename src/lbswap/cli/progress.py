@@ -1,7 +1,7 @@
 """Progress display: one line per load balancer and step, fed by the core's event callback.
 
 On a terminal it is a live rich table on stderr; elsewhere (logs, CI) one plain line per event, so stdout
-stays clean for `-f json|yaml`.
+stays clean for `-f json|yaml`. Names and messages are tenant text: shown through lbswap.textsafe in both.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from lbswap.textsafe import rich_text, shown
 
 STATUS_STYLE = {
     "start": "cyan",
@@ -58,9 +60,9 @@ class ProgressView:
             self.live.update(self._render())
         elif self.enabled:
             clock = time.strftime("%H:%M:%S")
-            text = f"{clock} {event.lb_name or event.lb_id} {event.step} {event.status}"
+            text = f"{clock} {shown(event.lb_name or event.lb_id)} {shown(event.step)} {shown(event.status)}"
             if event.message:
-                text += f": {event.message}"
+                text += f": {shown(event.message)}"
             print(text, file=self.stream, flush=True)
 
     def _render(self) -> Table:
@@ -68,11 +70,10 @@ class ProgressView:
         for column in ("load balancer", "step", "status", "detail"):
             table.add_column(column, overflow="fold")
         for lb_id, row in self.rows.items():
-            style = STATUS_STYLE.get(row["status"], "")
             table.add_row(
-                row["name"] or lb_id,
-                row["step"],
-                f"[{style}]{row['status']}[/]" if style else row["status"],
-                row["message"],
+                rich_text(row["name"] or lb_id),
+                rich_text(row["step"]),
+                rich_text(row["status"], STATUS_STYLE.get(row["status"], "")),
+                rich_text(row["message"]),
             )
         return table

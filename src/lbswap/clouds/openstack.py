@@ -14,14 +14,34 @@ What the backend does beyond plain calls, and why:
 - ``can_read_secret`` returns True when the cloud has no key manager (no Barbican: there is nothing that
   could refuse the clone's TLS references).
 - ``subnet_free_addresses`` returns None when Neutron's network-ip-availability API is not reachable.
+
+How a graph is read, and why it is not one call per object:
+
+- Children by their parent, with Octavia's list filters: listeners and pools by load balancer, members per
+  pool, L7 policies per listener, rules per policy; health monitors by id (Octavia filters by one value
+  only, so a health monitor list by pool costs the same one call per pool).
+- Reused when provably unchanged. Octavia changes a listener, pool, member, health monitor, L7 policy or
+  rule only while the load balancer is locked: the API sets it ``PENDING_UPDATE`` and the worker or driver
+  sets it ``ACTIVE`` at the end, and both writes move its ``updated_at``. So the children read while the
+  load balancer was ``ACTIVE`` are still true when it is ``ACTIVE`` again with the same ``updated_at``,
+  provided that write was at least :attr:`OpenStackCloud.graph_settle` seconds older than the read
+  (``updated_at`` has whole seconds, and the API and worker hosts' clocks may differ a little). A reused
+  graph still gets its member health from the status tree, and its amphorae, floating IPs and every load
+  balancer field from fresh calls: four calls instead of one per object. Anything unexpected (a member
+  the status tree does not show, a listener or pool id that changed) means a full read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
+import email.utils
 import json
 import logging
+import threading
+import urllib.parse
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -68,6 +88,10 @@ DEFAULT_API_TIMEOUT = 60.0
 PROVIDER_LIMITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ovn": (("TCP", "UDP", "SCTP"), ("SOURCE_IP_PORT",)),
 }
+#: seconds a load balancer's last change must precede a read of its children for them to be reused
+GRAPH_SETTLE = 5.0
+#: load balancers whose children are kept for reuse (least recently read dropped first)
+GRAPH_CACHE_SIZE = 512
 # Octavia quota names -> lbswap's kinds; Neutron's are the same words (port, floatingip).
 OCTAVIA_QUOTAS = {
     "load_balancer": "loadbalancers",
@@ -127,13 +151,57 @@ def _fields(cls: type[T], data: Mapping[str, Any], **extra: Any) -> T:
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in data and not (data[f.name] is None and f.default is not None):
             kept[f.name] = data[f.name]
-    nested = {
-        k: v for k, v in extra.items() if isinstance(v, list | tuple) or dataclasses.is_dataclass(v)
-    }  # already model objects
+    nested = {  # already model objects; sequences as tuples, as the model declares them
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in extra.items()
+        if isinstance(v, list | tuple) or dataclasses.is_dataclass(v)
+    }
     kept.update({k: v for k, v in extra.items() if k not in nested})
     for name in nested:
         kept.pop(name, None)
     return dataclasses.replace(from_json(cls, kept), **nested)  # type: ignore[type-var]
+
+
+def _utc_iso(value: Any) -> str | None:
+    """An Octavia timestamp (ISO 8601, UTC without an offset) as ISO 8601 with its offset; None if absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        LOG.debug("not a timestamp: %r", value)
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.isoformat()
+
+
+def _epoch(value: Any) -> float | None:
+    iso = _utc_iso(value)
+    return datetime.datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def _served_at(headers: Mapping[str, str]) -> float | None:
+    """The server's clock (the HTTP Date header, whole seconds) when it answered, or None."""
+    try:
+        return email.utils.parsedate_to_datetime(headers["Date"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _changed(lb: Mapping[str, Any]) -> str | None:
+    """A load balancer's last write as Octavia recorded it."""
+    value = lb.get("updated_at") or lb.get("created_at")
+    return value if isinstance(value, str) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Children:
+    """A load balancer's listeners and pools, read while it was ACTIVE and last written at ``changed``."""
+
+    changed: str
+    listeners: tuple[Listener, ...]
+    pools: tuple[Pool, ...]
 
 
 def _topology_of(flavor_data: str | None) -> tuple[str | None, str | None]:
@@ -196,6 +264,10 @@ class OpenStackCloud:
             raise ConfigError(f"cannot use {name}: {_first_line(exc)}") from None
         self._profiles: dict[str, tuple[str | None, str | None]] = {}
         self._services: dict[str, bool] = {}
+        self._children: OrderedDict[str, _Children] = OrderedDict()
+        self._children_lock = threading.Lock()  # a campaign's swaps read graphs from several threads
+        #: see the module doc; tests shorten it rather than wait
+        self.graph_settle = GRAPH_SETTLE
 
     @property
     def clock(self) -> SystemClock:
@@ -204,6 +276,20 @@ class OpenStackCloud:
     def spec(self) -> str:
         return f"openstack:{self._name}" if self._name and self._name != "envvars" else "openstack"
 
+    def identity(self) -> str:
+        """Which cloud this is, stable across processes and hosts: the auth URL (or, without one, the Octavia
+        endpoint), the project (id, else name and domain) and the region. Never a credential."""
+        config = self._conn.config
+        auth: Mapping[str, Any] = config.config.get("auth") or {}
+        url = auth.get("auth_url") or config.config.get("load_balancer_endpoint_override") or ""
+        project = str(auth.get("project_id") or auth.get("tenant_id") or "")
+        name = str(auth.get("project_name") or auth.get("tenant_name") or "")
+        if not project and name:  # a name is unique within its domain only
+            domain = auth.get("project_domain_id") or auth.get("project_domain_name")
+            project = f"{name}@{domain}" if domain else name
+        region = config.region_name or ""
+        return f"openstack:{_public_url(str(url))};project={project};region={region}"
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.close()
@@ -211,12 +297,16 @@ class OpenStackCloud:
     # --- raw JSON through the SDK's proxies -------------------------------------------------------------
 
     def _call(self, service: str, method: str, url: str, what: str, **kwargs: Any) -> Any:
+        return self._dated_call(service, method, url, what, **kwargs)[0]
+
+    def _dated_call(self, service: str, method: str, url: str, what: str, **kwargs: Any) -> tuple[Any, float | None]:
+        """The JSON of one call and the server's clock when it answered (see :func:`_served_at`)."""
         from openstack import exceptions as sdk
 
         with _api(what):  # also the proxy: building it discovers the endpoint, which can fail
             response = getattr(self._conn, service).request(url, method, raise_exc=False, **kwargs)
             sdk.raise_from_response(response)
-            return response.json() if response.content else None
+            return (response.json() if response.content else None), _served_at(response.headers)
 
     def _octavia(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
         return self._call("load_balancer", method, path, what, **kwargs)
@@ -256,20 +346,16 @@ class OpenStackCloud:
 
     def read_graph(self, lb_id: str) -> LoadBalancer:
         what = f"load balancer {lb_id}"
-        lb = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}", what)["loadbalancer"]
-        pool_ids = {p["id"] for p in lb.get("pools", [])}
-        listener_ids = {li["id"] for li in lb.get("listeners", [])}
-        pools = [p for p in self._list(f"{LB}/pools", "pools", what, loadbalancer_id=lb_id) if p["id"] in pool_ids]
-        listeners = [
-            li
-            for li in self._list(f"{LB}/listeners", "listeners", what, load_balancer_id=lb_id)
-            if li["id"] in listener_ids
-        ]
-        if len(pools) != len(pool_ids) or len(listeners) != len(listener_ids):  # filters unsupported: by id
-            pools = [self._octavia("GET", f"{LB}/pools/{i}", what)["pool"] for i in sorted(pool_ids)]
-            listeners = [self._octavia("GET", f"{LB}/listeners/{i}", what)["listener"] for i in sorted(listener_ids)]
-        graph_pools = [self._pool(p, what) for p in pools]
-        graph_listeners = [self._listener(li, what) for li in listeners]
+        try:
+            data, served_at = self._dated_call("load_balancer", "GET", f"{LB}/loadbalancers/{lb_id}", what)
+        except NotFound:
+            self._forget(lb_id)
+            raise
+        lb = data["loadbalancer"]
+        children = self._reusable_children(lb, what)
+        if children is None:
+            children = self._read_children(lb, what)
+            self._remember(lb, served_at, children)
         vips = [
             AdditionalVip(subnet_id=v["subnet_id"], ip_address=v.get("ip_address"))
             for v in lb.get("additional_vips") or []
@@ -282,27 +368,101 @@ class OpenStackCloud:
             lb,
             additional_vips=vips,
             topology=topology,
-            listeners=graph_listeners,
-            pools=graph_pools,
+            listeners=list(children.listeners),
+            pools=list(children.pools),
             floating_ips=fips,
             amphorae=amphorae,
         )
 
+    def _read_children(self, lb: Mapping[str, Any], what: str) -> _Children:
+        """Every listener and pool of a load balancer, and everything under them, listed by parent."""
+        lb_id = lb["id"]
+        pools = self._by_parent("pools", "pool", [p["id"] for p in lb.get("pools", [])], what, loadbalancer_id=lb_id)
+        listeners = self._by_parent(
+            "listeners", "listener", [li["id"] for li in lb.get("listeners", [])], what, loadbalancer_id=lb_id
+        )
+        return _Children(
+            changed=_changed(lb) or "",
+            listeners=tuple(self._listener(li, what) for li in listeners),
+            pools=tuple(self._pool(p, what) for p in pools),
+        )
+
+    def _by_parent(self, path: str, key: str, ids: Sequence[str], what: str, **parent: str) -> list[dict[str, Any]]:
+        """The objects ``ids`` of one kind, listed by their parent (``parent`` is the list filter); any the list
+        did not return (a cloud that ignores the filter, a page cut short) fetched by id. In list order."""
+        if not ids:
+            return []
+        wanted = set(ids)
+        found = [item for item in self._list(f"{LB}/{path}", path, what, **parent) if item["id"] in wanted]
+        missing = wanted - {item["id"] for item in found}
+        found += [self._octavia("GET", f"{LB}/{path}/{i}", what)[key] for i in sorted(missing)]
+        return found
+
     def _pool(self, data: Mapping[str, Any], what: str) -> Pool:
         members = self._list(f"{LB}/pools/{data['id']}/members", "members", what) if data.get("members") else []
         monitor = None
-        if data.get("healthmonitor_id"):
+        if data.get("healthmonitor_id"):  # by id: Octavia filters on one value only, so a list by pool is no cheaper
             hm = self._octavia("GET", f"{LB}/healthmonitors/{data['healthmonitor_id']}", what)["healthmonitor"]
             monitor = _fields(HealthMonitor, hm)
         return _fields(Pool, data, members=[_fields(Member, m) for m in members], healthmonitor=monitor)
 
     def _listener(self, data: Mapping[str, Any], what: str) -> Listener:
+        refs = [ref["id"] for ref in data.get("l7policies") or []]
         policies = []
-        for ref in data.get("l7policies") or []:
-            policy = self._octavia("GET", f"{LB}/l7policies/{ref['id']}", what)["l7policy"]
-            rules = self._list(f"{LB}/l7policies/{ref['id']}/rules", "rules", what) if policy.get("rules") else []
+        for policy in self._by_parent("l7policies", "l7policy", refs, what, listener_id=data["id"]):
+            path = f"{LB}/l7policies/{policy['id']}/rules"
+            rules = self._list(path, "rules", what) if policy.get("rules") else []
             policies.append(_fields(L7Policy, policy, rules=[_fields(L7Rule, r) for r in rules]))
         return _fields(Listener, data, l7policies=policies)
+
+    def _remember(self, lb: Mapping[str, Any], served_at: float | None, children: _Children) -> None:
+        """Keep children for reuse when they were read after the load balancer's last write had settled."""
+        lb_id = lb["id"]
+        changed = _epoch(_changed(lb))
+        self._forget(lb_id)
+        if lb.get("provisioning_status") != "ACTIVE" or changed is None or served_at is None:
+            return
+        if changed >= served_at - self.graph_settle:
+            return
+        with self._children_lock:
+            self._children[lb_id] = children
+            while len(self._children) > GRAPH_CACHE_SIZE:
+                self._children.popitem(last=False)
+
+    def _forget(self, lb_id: str) -> None:
+        with self._children_lock:
+            self._children.pop(lb_id, None)
+
+    def _reusable_children(self, lb: Mapping[str, Any], what: str) -> _Children | None:
+        """The children read earlier, with member health from the status tree, if nothing can have changed them
+        since (see the module doc); else None."""
+        with self._children_lock:
+            kept = self._children.get(lb["id"])
+            if kept is None:
+                return None
+            self._children.move_to_end(lb["id"])
+        same_ids = {li["id"] for li in lb.get("listeners", [])} == {li.id for li in kept.listeners} and {
+            p["id"] for p in lb.get("pools", [])
+        } == {p.id for p in kept.pools}
+        if lb.get("provisioning_status") != "ACTIVE" or _changed(lb) != kept.changed or not same_ids:
+            self._forget(lb["id"])
+            return None
+        tree = self._octavia("GET", f"{LB}/loadbalancers/{lb['id']}/status", what)["statuses"]["loadbalancer"]
+        health: dict[str, dict[str, str]] = {}  # pool id -> member id -> operating status
+        for listener in tree.get("listeners") or []:
+            for pool in listener.get("pools") or []:
+                health[pool["id"]] = {m["id"]: m.get("operating_status", "") for m in pool.get("members") or []}
+        pools = []
+        for pool in kept.pools:
+            now = health.get(pool.id, {} if not pool.members else None)
+            if now is None or set(now) != {m.id for m in pool.members}:  # a pool no listener uses, or changed
+                self._forget(lb["id"])
+                return None
+            members = tuple(
+                dataclasses.replace(m, operating_status=now[m.id] or m.operating_status) for m in pool.members
+            )
+            pools.append(dataclasses.replace(pool, members=members))
+        return dataclasses.replace(kept, pools=tuple(pools))
 
     def _topology(self, flavor_id: str | None, amphorae: Sequence[Amphora]) -> str:
         if flavor_id:
@@ -338,7 +498,14 @@ class OpenStackCloud:
                 return []
             raise
         return [
-            _fields(Amphora, a, role=a.get("role") or "STANDALONE", image_id=a.get("image_id") or "")
+            _fields(
+                Amphora,
+                a,
+                role=a.get("role") or "STANDALONE",
+                image_id=a.get("image_id") or "",
+                created_at=_utc_iso(a.get("created_at")),
+                cert_expiration=_utc_iso(a.get("cert_expiration")),
+            )
             for a in amps
             if a.get("status") != "DELETED"
         ]
@@ -354,6 +521,7 @@ class OpenStackCloud:
 
     def delete_load_balancer(self, lb_id: str, *, cascade: bool = True) -> None:
         params = {"cascade": "true"} if cascade else {}
+        self._forget(lb_id)
         try:
             self._octavia("DELETE", f"{LB}/loadbalancers/{lb_id}", f"delete load balancer {lb_id}", params=params)
         except NotFound:
@@ -555,6 +723,20 @@ class OpenStackCloud:
                 for i in self._conn.image.images(tag=tag)
             ]
         return sorted(images, key=lambda i: i.created_at, reverse=True)
+
+
+def _public_url(url: str) -> str:
+    """A URL without what may carry a secret (user info, query, fragment), without a trailing slash."""
+    parts = urllib.parse.urlsplit(url.strip())
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host + (f":{port}" if port else "")
+    return urllib.parse.urlunsplit((parts.scheme.lower(), netloc.lower(), parts.path.rstrip("/"), "", ""))
 
 
 def _limit(value: Any) -> int:

@@ -36,8 +36,12 @@ def _fip_for(lb: LoadBalancer, address: str | None, port_id: str | None, main: b
     for fip in lb.floating_ips:
         if address and fip.fixed_ip_address == address:
             return fip
-    for fip in lb.floating_ips:  # no fixed address recorded: a floating IP on its own port (some backends)
-        if fip.port_id and fip.port_id == port_id and (not fip.fixed_ip_address or (main and not address)):
+    for fip in lb.floating_ips:  # matched by port: the main VIP (address unknown), or a VIP on its own port
+        if not fip.port_id or fip.port_id != port_id:
+            continue
+        if main and not address:
+            return fip
+        if not fip.fixed_ip_address and (main or port_id != lb.vip_port_id):  # not an extra IP of the main port
             return fip
     return None
 

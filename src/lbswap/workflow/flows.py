@@ -37,6 +37,8 @@ SNAPSHOT_STEP = "snapshot"
 def build(strategy: str, phase: str, ctx: SwapContext) -> Any:
     """The flow of one phase of one swap. Names are stable: resume rebuilds the flow and taskflow matches
     its atoms by name to the states in the journal."""
+    if strategy not in ("fip-swap", "failover", "recreate") or phase not in ("main", "forward"):
+        raise ValueError(f"unknown strategy {strategy} or phase {phase}")
     flow = linear_flow.Flow(f"{strategy}-{phase}")
     if phase == "main":
         flow.add(Snapshot(ctx), Preflight(ctx))

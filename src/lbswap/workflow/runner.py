@@ -24,6 +24,7 @@ from lbswap.clouds.base import Cloud
 from lbswap.errors import LbswapError, NotFound, StopSwap, WrongCloud
 from lbswap.journal import CampaignRow, Journal, Lease, SwapRow, storage_cause
 from lbswap.model import LoadBalancer, from_json
+from lbswap.state import TERMINAL, UNSUCCESSFUL, SwapState, allowed
 from lbswap.workflow import flows
 from lbswap.workflow.guard import Guard, GuardedCloud, StopRequest
 from lbswap.workflow.tasks import (
@@ -55,7 +56,6 @@ __all__ = [
     "run_campaign",
 ]
 
-TERMINAL = ("done", "rolled_back", "failed", "skipped")
 LOG = logging.getLogger(__name__)
 FORWARD_ATTEMPTS = 3
 
@@ -198,8 +198,10 @@ class _Swap:
     def save(self) -> None:
         self.runner.journal.save_swap(self.row, lease=self.runner.guard.lease)
 
-    def set(self, state: str, *, phase: str | None = None, error: str | None = None) -> None:
+    def set(self, state: SwapState, *, phase: str | None = None, error: str | None = None) -> None:
         with self._lock:
+            if not allowed(self.row.state, state):
+                LOG.warning("%s: unexpected state change %s -> %s", self.ctx.who, self.row.state, state)
             self.row.state = state
             if phase:
                 self.row.phase = phase
@@ -287,19 +289,19 @@ class _Swap:
                 return
             LOG.exception("%s: unexpected error", self.ctx.who)
             try:
-                self.set("failed", error=f"{self.ctx.who}: {_message(exc)}")
+                self.set(SwapState.FAILED, error=f"{self.ctx.who}: {_message(exc)}")
             except StopSwap as stopped:
                 self.runner.guard.stop.set(stopped.message, stopped.exit_code)
 
     def _drive(self, *, finalize: bool) -> None:
-        if self.row.state in ("done", "rolled_back"):
+        if self.row.state in (SwapState.DONE, SwapState.ROLLED_BACK):
             return
         if self.row.phase == "main":
-            self.set("running")
+            self.set(SwapState.RUNNING)
             engine, error = self._run_phase("main", None)
             if error is not None:
                 clean = engine.storage.get_flow_state() == states.REVERTED
-                self.set("rolled_back" if clean else "failed", phase="end", error=_message(error))
+                self.set(SwapState.ROLLED_BACK if clean else SwapState.FAILED, phase="end", error=_message(error))
                 return
             forward = {"source": engine.storage.fetch(flows.SOURCE)}
             if self.strategy == "fip-swap":
@@ -309,18 +311,18 @@ class _Swap:
                 self.row.private["forward"] = forward
                 self.row.phase = "forward"
                 self.save()
-        if self.row.state == "kept" and not finalize:
+        if self.row.state == SwapState.KEPT and not finalize:
             return
         keep = self.runner.options.keep_source_minutes
-        if self.strategy == "fip-swap" and keep > 0 and not finalize and self.row.state != "kept":
+        if self.strategy == "fip-swap" and keep > 0 and not finalize and self.row.state != SwapState.KEPT:
             with self._lock:
                 self.row.result["keep_until"] = self.runner.cloud.clock.now() + keep * 60
-            self.set("kept")
+            self.set(SwapState.KEPT)
             return
         self._forward()
 
     def _forward(self) -> None:
-        self.set("running")
+        self.set(SwapState.RUNNING)
         error: BaseException | None = None
         for attempt in range(FORWARD_ATTEMPTS):
             if attempt:  # a failed forward flow is not resumed: the next attempt starts its steps afresh
@@ -333,23 +335,24 @@ class _Swap:
                 if self.row.plan.get("kubernetes") and self.row.result.get("clone_id"):
                     self.row.result["kubernetes_annotation"] = f"{KUBERNETES_ANNOTATION}={self.row.result['clone_id']}"
                 self.row.result["error"] = None
-                self.set("done", phase="end")
+                self.set(SwapState.DONE, phase="end")
                 return
-        self.set("failed", error=_message(error) + " (forward only: `lbswap resume` retries)" if error else None)
+        why = _message(error) + " (forward only: `lbswap resume` retries)" if error else None
+        self.set(SwapState.FAILED, error=why)
 
     # rollback outside taskflow: the same compensations as the steps' reverts
     def rollback(self) -> None:
         row = self.row
-        if row.state == "rolled_back":
+        if row.state == SwapState.ROLLED_BACK:
             return
-        if row.state == "done" or (row.phase != "main" and self.strategy != "fip-swap"):
+        if row.state == SwapState.DONE or (row.phase != "main" and self.strategy != "fip-swap"):
             raise LbswapError(
                 f"{self.strategy} of {self.ctx.who} is past its point of no return: nothing to roll back to",
                 lb=self.ctx.who,
             )
         source = self._source()
         if source is None:
-            self.set("rolled_back", phase="end", error="rolled back before anything changed")
+            self.set(SwapState.ROLLED_BACK, phase="end", error="rolled back before anything changed")
             return
         try:
             self.runner.cloud.get_load_balancer(row.lb_id)
@@ -367,7 +370,9 @@ class _Swap:
                 self.row.result["error"] = "left alone: " + "; ".join(left)
         delete_clones(self.ctx, "rollback")
         self.emit("rollback", "done", "")
-        self.set("rolled_back", phase="end", error=self.row.result.get("error") or "rolled back by the operator")
+        self.set(
+            SwapState.ROLLED_BACK, phase="end", error=self.row.result.get("error") or "rolled back by the operator"
+        )
 
     def _forward_data(self) -> dict[str, Any]:
         # journals of schema 1 kept it inside the result
@@ -472,7 +477,7 @@ class _Runner:
             stopped at their next step boundary and those not started stay pending, for ``lbswap resume``.
         """
         rows = self.journal.swaps(self.campaign_id)
-        failures = sum(1 for r in rows if r.state in ("failed", "rolled_back"))
+        failures = sum(1 for r in rows if r.state in UNSUCCESSFUL)
         opened = ""  # why the breaker is open; empty while closed
         lock = threading.Lock()
         stop = self.guard.stop
@@ -486,18 +491,18 @@ class _Runner:
                 reason = opened
             if reason:
                 try:
-                    swap.set("skipped", phase="end", error=f"not started: {reason}; nothing was changed on it")
+                    swap.set(SwapState.SKIPPED, phase="end", error=f"not started: {reason}; nothing was changed on it")
                 except StopSwap as exc:
                     stop.set(exc.message, exc.exit_code)
                 return
-            if swap.row.state == "pending":
+            if swap.row.state == SwapState.PENDING:
                 try:
                     self.pace(policy.rate)
                 except StopSwap as exc:
                     stop.set(exc.message, exc.exit_code)
                     return
             swap.drive(finalize=finalize)
-            if swap.row.state in ("failed", "rolled_back"):
+            if swap.row.state in UNSUCCESSFUL:
                 with lock:
                     failures += 1
                     limit = policy.max_failures
@@ -510,7 +515,7 @@ class _Runner:
         canary, rest = list(swaps[: policy.canary]), list(swaps[policy.canary :])
         for swap in canary:
             one(swap)
-            if swap.row.state in ("failed", "rolled_back") and not opened:
+            if swap.row.state in UNSUCCESSFUL and not opened:
                 opened = f"the canary {swap.ctx.who} ended {swap.row.state}"
         if policy.parallel <= 1 or len(rest) <= 1:
             for swap in rest:
@@ -529,11 +534,11 @@ def _result(journal: Journal, campaign_id: str) -> CampaignResult:
         data = {k: v for k, v in row.result.items() if not k.startswith("_")}
         swaps.append(SwapResult(**data))
     states_ = {s.state for s in swaps}
-    if states_ & {"pending", "running"}:
+    if states_ & {SwapState.PENDING, SwapState.RUNNING}:
         state = "unfinished"
-    elif "kept" in states_:
+    elif SwapState.KEPT in states_:
         state = "kept"
-    elif "skipped" in states_:
+    elif SwapState.SKIPPED in states_:
         state = "stopped by the circuit breaker"
     elif states_ <= {"done"}:
         state = "done"
@@ -591,7 +596,9 @@ def run_campaign(
             "kubernetes": plan.kubernetes,
             "downtime": plan.downtime,
         }
-        result = SwapResult(plan.lb_id, plan.lb_name, plan.strategy, "pending", downtime=plan.downtime).to_json()
+        result = SwapResult(
+            plan.lb_id, plan.lb_name, plan.strategy, SwapState.PENDING, downtime=plan.downtime
+        ).to_json()
         swaps.append((plan.lb_id, plan_json, result))
     policy = policy or FleetPolicy(parallel=parallel)
     stored = {**dataclasses.asdict(options), "fleet": dataclasses.asdict(policy)}
@@ -652,7 +659,10 @@ def _close(runners: Sequence[_Runner]) -> None:
 
 
 def _needs_resume(rows: Sequence[SwapRow]) -> bool:
-    return any(r.state in ("pending", "running") or (r.state == "failed" and r.phase != "end") for r in rows)
+    return any(
+        r.state in (SwapState.PENDING, SwapState.RUNNING) or (r.state == SwapState.FAILED and r.phase != "end")
+        for r in rows
+    )
 
 
 def resume(
@@ -678,10 +688,12 @@ def resume(
         for runner in runners:
             rows = journal.swaps(runner.campaign_id)
             todo = [
-                s for s in runner.swaps() if s.row.state in ("pending", "running", "failed") and s.row.phase != "end"
+                s
+                for s in runner.swaps()
+                if s.row.state in (SwapState.PENDING, SwapState.RUNNING, SwapState.FAILED) and s.row.phase != "end"
             ]
             stored = FleetPolicy(**journal.campaign(runner.campaign_id).options.get("fleet", {}))
-            canary_left = sum(1 for r in rows[: stored.canary] if r.state not in TERMINAL and r.state != "kept")
+            canary_left = sum(1 for r in rows[: stored.canary] if r.state not in TERMINAL and r.state != SwapState.KEPT)
             policy = dataclasses.replace(stored, canary=canary_left)
             if parallel:
                 policy = dataclasses.replace(policy, parallel=parallel)
@@ -712,7 +724,7 @@ def rollback(
     (runner,) = _drivers(journal, [campaign_id], cloud, on_event, stop)
     try:
         for swap in runner.swaps(lb_id):
-            if swap.row.state in ("done", "rolled_back") and not lb_id:
+            if swap.row.state in (SwapState.DONE, SwapState.ROLLED_BACK) and not lb_id:
                 continue
             try:
                 swap.rollback()
@@ -743,7 +755,7 @@ def finalize(
     journal.campaign(campaign_id)
     (runner,) = _drivers(journal, [campaign_id], cloud, on_event, stop)
     try:
-        runner.drive([s for s in runner.swaps() if s.row.state == "kept"], FleetPolicy(), finalize=True)
+        runner.drive([s for s in runner.swaps() if s.row.state == SwapState.KEPT], FleetPolicy(), finalize=True)
     finally:
         _close([runner])
     return _result(journal, campaign_id)

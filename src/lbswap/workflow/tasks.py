@@ -7,6 +7,7 @@ taskflow can persist them in the journal and resume. Steps never print: they rep
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ from lbswap.model import (
     from_json,
     to_json,
 )
+from lbswap.rotation import ImageCatalog
 
 LOG = logging.getLogger(__name__)
 # NO_MONITOR says nothing about health, so it ranks with OFFLINE ("not known to be up"): Octavia reports either
@@ -56,6 +58,9 @@ class SwapOptions:
     poll_initial: float = 1.0
     poll_max: float = 15.0
     image_tag: str = "amphora"
+    image_owner: str | None = None
+    force: bool = False  # rebuild amphorae already on the newest image (a CA or heartbeat key changed)
+    repair: bool = False  # a source in ERROR may be failed over (repair)
     # verify the clone with traffic before the flip, watch it after (workflow/verify.py)
     verify: bool = True
     verify_path: str = "/"
@@ -376,7 +381,8 @@ class Preflight(Step):
     def execute(self, source: dict[str, Any]) -> None:
         with self.reporting():
             lb = from_json(LoadBalancer, source)
-            if lb.provisioning_status != "ACTIVE":
+            repairing = self.ctx.options.repair and lb.provisioning_status == "ERROR"
+            if lb.provisioning_status != "ACTIVE" and not repairing:
                 raise SwapFailed(f"the source is {lb.provisioning_status}, not ACTIVE: nothing was changed")
             ports = set(lb.vip_port_ids())
             for fip in lb.floating_ips:
@@ -455,12 +461,25 @@ class WaitReady(Step):
                 diff = sorted(k for k in want if want.get(k) != got.get(k))
                 raise SwapFailed(f"the clone {clone_id} differs from the source in {', '.join(diff)}")
             for _left in ctx.polls(ctx.options.ready_timeout):
-                worse = _less_healthy(ctx.cloud.read_graph(ctx.lb_id), clone)
+                worse = not_ready(ctx.cloud.read_graph(ctx.lb_id), clone)
                 if not worse:
                     return to_json(clone)  # type: ignore[no-any-return]
-                ctx.emit(self.step, "info", f"waiting for member health: {worse}")
+                ctx.emit(self.step, "info", f"holding the flip: {worse}")
                 clone = ctx.cloud.read_graph(clone_id)
-            raise WaitFailed(f"the clone's members stayed less healthy than the source's: {worse}")
+            raise WaitFailed(f"the clone did not become ready: {worse}")
+
+
+def not_ready(source: LoadBalancer, clone: LoadBalancer) -> str:
+    """What holds the flip back, named (empty when nothing does): the clone's provisioning status, each of its
+    amphorae (ALLOCATED and booted), its operating status against the source's, and member by member health."""
+    if clone.provisioning_status != "ACTIVE":
+        return f"the clone {clone.id} is {clone.provisioning_status}"
+    for amphora in clone.amphorae:
+        if amphora.status not in ("ALLOCATED", "READY"):
+            return f"amphora {amphora.id} ({amphora.role}) of the clone is {amphora.status}"
+    if HEALTH_RANK.get(clone.operating_status, 1) < HEALTH_RANK.get(source.operating_status, 1):
+        return f"the clone is {clone.operating_status}, the source {source.operating_status}"
+    return _less_healthy(source, clone)
 
 
 def _less_healthy(source: LoadBalancer, clone: LoadBalancer) -> str:
@@ -612,35 +631,47 @@ class RenameClone(Step):
 
 class FailoverAmphorae(Step):
     """Octavia's failover: SINGLE as one load balancer failover; ACTIVE_STANDBY amphora by amphora, standby
-    first. Amphorae already on the newest image are skipped, which is also what makes a re-run idempotent."""
+    first. Only amphorae of the snapshot are rebuilt (a failover gives the new one a new id), and without
+    ``--force`` only those not on the newest image: what makes a re-run idempotent. A load balancer in ERROR
+    (``--repair``, or left so by an earlier attempt) is failed over whole, as Octavia's guide advises."""
 
     step = "failover"
 
     def execute(self, source: dict[str, Any]) -> dict[str, Any]:
         with self.reporting():
             ctx = self.ctx
-            images = ctx.cloud.list_images(ctx.options.image_tag)
-            newest = images[0].id if images else None
+            catalog = ImageCatalog(ctx.cloud, ctx.options.image_tag, ctx.options.image_owner)
+            image = catalog.newest(source.get("flavor_id"))
+            newest = image.id if image else None
+            original = {a["id"] for a in source.get("amphorae", ())}
             topology = source.get("topology", "SINGLE")
             roles = ["BACKUP", "MASTER"] if topology == "ACTIVE_STANDBY" else ["STANDALONE"]
             done = []
-            for role in roles:  # an LB left in ERROR by an earlier failover is repaired by failing over again
+            current = wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout, accept_error=True)
+            if current.provisioning_status == "ERROR":
+                self._failover(lambda: ctx.cloud.failover_load_balancer(ctx.lb_id), "the load balancer (repair)")
+                return {"image": newest, "rebuilt": ["ALL"]}
+            for role in roles:
                 wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout, accept_error=True)
                 amphora = next((a for a in ctx.cloud.list_amphorae(ctx.lb_id) if a.role == role), None)
-                if amphora is None or amphora.image_id == newest:
+                if amphora is None or (original and amphora.id not in original):
+                    continue  # rebuilt already (by an earlier attempt of this swap)
+                if amphora.image_id == newest and not ctx.options.force:
                     continue
-                ctx.emit(self.step, "info", f"{role.lower()} amphora {amphora.id}")
-                try:
-                    if role == "STANDALONE":
-                        ctx.cloud.failover_load_balancer(ctx.lb_id)
-                    else:
-                        ctx.cloud.failover_amphora(amphora.id)
-                except CloudTimeout:
-                    pass
-                wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout)
+                if role == "STANDALONE":
+                    self._failover(lambda: ctx.cloud.failover_load_balancer(ctx.lb_id), f"amphora {amphora.id}")
+                else:
+                    self._failover(functools.partial(ctx.cloud.failover_amphora, amphora.id), f"{role} {amphora.id}")
                 done.append(role)
             wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout)
             return {"image": newest, "rebuilt": done}
+
+    def _failover(self, call: Callable[[], None], what: str) -> None:
+        ctx = self.ctx
+        ctx.emit(self.step, "info", f"failing over {what}")
+        with suppress(CloudTimeout):
+            call()
+        wait_status(ctx, ctx.lb_id, self.step, timeout=ctx.options.ready_timeout)
 
 
 class Recreate(Step):

@@ -1,0 +1,292 @@
+"""Octavia as the simulator models it: the provisioning state machine, amphora images, quotas, and the
+validation of a fully-populated create.
+
+Changes put a load balancer in ``PENDING_*``; ``settle`` finishes them ``latency`` simulated seconds later
+(Octavia's worker, run lazily at the start of every call).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lbswap.clouds.base import pool_ref
+from lbswap.clouds.base import validation_failure as _bad
+from lbswap.clouds.fake.neutron import new_port, release_ports, vip_ports
+from lbswap.clouds.fake.store import DEFAULT_PROJECT, new_id, request_id
+from lbswap.errors import Conflict, NotFound, QuotaExceeded
+from lbswap.model import LBSummary
+
+
+def get_lb(state: dict[str, Any], lb_id: str) -> dict[str, Any]:
+    lb = state["lbs"].get(lb_id)
+    if lb is None:
+        raise NotFound(f"load balancer {lb_id} not found", status_code=404, request_id=request_id(state))
+    return lb  # type: ignore[no-any-return]
+
+
+def summary(lb: dict[str, Any]) -> LBSummary:
+    return LBSummary(
+        id=lb["id"],
+        name=lb["name"],
+        provisioning_status=lb["provisioning_status"],
+        operating_status=lb["operating_status"],
+        vip_address=lb["vip_address"],
+        vip_port_id=lb["vip_port_id"],
+        tags=tuple(lb["tags"]),
+        project_id=lb["project_id"],
+        provider=lb["provider"],
+        flavor_id=lb["flavor_id"],
+    )
+
+
+# --- the state machine -------------------------------------------------------------------------------------
+
+
+def check_mutable(lb: dict[str, Any]) -> None:
+    if lb["provisioning_status"].startswith("PENDING_"):
+        raise Conflict(
+            f"load balancer {lb['id']} is immutable while {lb['provisioning_status']}; retry later", status_code=409
+        )
+
+
+def begin(state: dict[str, Any], lb: dict[str, Any], pending: str) -> None:
+    lb["provisioning_status"] = pending
+    lb["_until"] = state["clock"] + state["latency"]
+    if state["faults"].pop("error_status_pending", False):
+        lb["_error"] = True
+
+
+def settle(state: dict[str, Any]) -> None:
+    """Finish every transition whose latency has passed (Octavia's worker, lazily)."""
+    now = state["clock"]
+    for lb in list(state["lbs"].values()):
+        until = lb.get("_until")
+        if until is None or until > now:
+            continue
+        lb.pop("_until")
+        failed = lb.pop("_error", False)
+        status = lb["provisioning_status"]
+        if status == "PENDING_DELETE" and not failed:
+            state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "DELETED"})
+            release_ports(state, vip_ports(lb))
+            del state["lbs"][lb["id"]]
+            continue
+        if failed:
+            state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "ERROR"})
+            lb["provisioning_status"] = "ERROR"
+            lb["operating_status"] = "ERROR"
+            lb.pop("_failover", None)
+            continue
+        for amp_id in lb.pop("_failover", []):
+            _rebuild_amphora(state, lb, amp_id)
+        lb["provisioning_status"] = "ACTIVE"
+        lb["operating_status"] = "ONLINE"
+        state.setdefault("history", []).append({"at": until, "lb": lb["id"], "status": "ACTIVE"})
+        for pool in lb["pools"]:
+            for member in pool["members"]:
+                member["operating_status"] = "ONLINE" if pool.get("healthmonitor") else "NO_MONITOR"
+
+
+def settle_now(state: dict[str, Any]) -> None:
+    """Finish every transition at once (seeding)."""
+    for lb in state["lbs"].values():
+        lb["_until"] = state["clock"]
+    settle(state)
+
+
+# --- images ------------------------------------------------------------------------------------------------
+
+
+def images(state: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+    tagged = [i for i in state["images"] if tag in i["tags"]]
+    return sorted(tagged, key=lambda i: i["created_at"], reverse=True)
+
+
+def publish(state: dict[str, Any], name: str, tags: list[str]) -> dict[str, Any]:
+    created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(state["clock"])) + f".{state['seq']:06d}"
+    image = {"id": new_id(state, "image"), "name": name, "tags": tags, "created_at": created}
+    state["images"].append(image)
+    return image
+
+
+def _boot_image(state: dict[str, Any], lb: dict[str, Any]) -> str:
+    tag = "amphora"
+    if lb.get("flavor_id"):
+        tag = state["flavors"][lb["flavor_id"]].get("amp_image_tag") or tag
+    found = images(state, tag)
+    return str(found[0]["id"]) if found else "no-image"
+
+
+def _rebuild_amphora(state: dict[str, Any], lb: dict[str, Any], amp_id: str) -> None:
+    for amp in lb["amphorae"]:
+        if amp["id"] == amp_id:
+            amp["id"] = new_id(state, "amphora")
+            amp["compute_id"] = new_id(state, "compute")
+            amp["image_id"] = _boot_image(state, lb)
+            amp["booted_at"] = state["clock"]  # a --fault-after fault of its image counts from here
+
+
+# --- quotas ------------------------------------------------------------------------------------------------
+
+
+def usage(state: dict[str, Any], project_id: str) -> dict[str, int]:
+    lbs = [lb for lb in state["lbs"].values() if lb["project_id"] == project_id]
+    return {
+        "load_balancer": len(lbs),
+        "listener": sum(len(lb["listeners"]) for lb in lbs),
+        "pool": sum(len(lb["pools"]) for lb in lbs),
+        "member": sum(len(p["members"]) for lb in lbs for p in lb["pools"]),
+        "health_monitor": sum(1 for lb in lbs for p in lb["pools"] if p.get("healthmonitor")),
+        "l7policy": sum(len(li["l7policies"]) for lb in lbs for li in lb["listeners"]),
+        "port": sum(1 for p in state["ports"].values() if p["project_id"] == project_id),
+        "floatingip": sum(1 for f in state["fips"].values() if f.get("project_id") == project_id),
+    }
+
+
+def _check_quota(state: dict[str, Any], project_id: str, listeners: list[Any], pools: list[Any]) -> None:
+    limits = state["quotas"].get(project_id, {})
+    in_use = usage(state, project_id)
+    wanted = {
+        "load_balancer": 1,
+        "listener": len(listeners),
+        "pool": len(pools),
+        "member": sum(len(p["members"]) for p in pools),
+        "port": 1,
+    }
+    for kind, n in wanted.items():
+        limit = limits.get(kind, -1)
+        if limit >= 0 and in_use.get(kind, 0) + n > limit:
+            raise QuotaExceeded(f"quota exceeded for {kind} in project {project_id}", status_code=403)
+
+
+# --- fully-populated create ----------------------------------------------------------------------------------
+
+
+def create(state: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Validate a fully-populated create body as Octavia does, then add the load balancer in PENDING_CREATE.
+
+    :raises CloudError: 400 for a body Octavia refuses, 409 for a taken or missing address.
+    :raises QuotaExceeded: the project's quota would be exceeded.
+    """
+    project_id = body.get("project_id") or DEFAULT_PROJECT
+    subnet_id = body.get("vip_subnet_id")
+    if not subnet_id or subnet_id not in state["subnets"]:
+        raise _bad(f"VIP subnet {subnet_id} not found")
+    flavor_id = body.get("flavor_id")
+    topology = "SINGLE"
+    if flavor_id:
+        flavor = state["flavors"].get(flavor_id)
+        if flavor is None:
+            raise _bad(f"flavor {flavor_id} not found")
+        topology = flavor.get("topology") or "SINGLE"
+    provider_name = body.get("provider", "amphora")
+    provider = state["providers"].get(provider_name)
+    if provider is None:
+        raise _bad(f"provider {provider_name} not found")
+    pools, names = _pools_from_body(state, body.get("pools", []), provider)
+    listeners = [_listener_from_body(state, li, names, provider) for li in body.get("listeners", [])]
+    lb_id = new_id(state, "lb")
+    _check_quota(state, project_id, listeners, pools)
+    lb = _record(state, body, lb_id, project_id, topology)
+    lb["listeners"], lb["pools"] = listeners, pools
+    state["lbs"][lb_id] = lb
+    roles = ["MASTER", "BACKUP"] if topology == "ACTIVE_STANDBY" else ["STANDALONE"]
+    if provider_name == "amphora":
+        image = _boot_image(state, lb)
+        lb["amphorae"] = [
+            {
+                "id": new_id(state, "amphora"),
+                "role": r,
+                "image_id": image,
+                "status": "ALLOCATED",
+                "compute_id": "",
+                "booted_at": state["clock"],
+            }
+            for r in roles
+        ]
+    begin(state, lb, "PENDING_CREATE")
+    return lb
+
+
+def _record(state: dict[str, Any], body: dict[str, Any], lb_id: str, project_id: str, topology: str) -> dict[str, Any]:
+    """The load balancer's own record, with its VIP ports allocated."""
+    subnet_id = body["vip_subnet_id"]
+    port = new_port(state, subnet_id, project_id, body.get("vip_address"))
+    additional = []
+    for extra in body.get("additional_vips", []):
+        extra_port = new_port(state, extra["subnet_id"], project_id, extra.get("ip_address"))
+        additional.append(
+            {"subnet_id": extra["subnet_id"], "ip_address": extra_port["ip"], "port_id": extra_port["id"]}
+        )
+    return {
+        "id": lb_id,
+        "name": body.get("name", ""),
+        "description": body.get("description", ""),
+        "project_id": project_id,
+        "vip_subnet_id": subnet_id,
+        "vip_network_id": body.get("vip_network_id") or state["subnets"][subnet_id]["network_id"],
+        "vip_address": port["ip"],
+        "vip_port_id": port["id"],
+        "vip_qos_policy_id": body.get("vip_qos_policy_id"),
+        "additional_vips": additional,
+        "availability_zone": body.get("availability_zone"),
+        "flavor_id": body.get("flavor_id"),
+        "provider": body.get("provider", "amphora"),
+        "topology": topology,
+        "admin_state_up": body.get("admin_state_up", True),
+        "vip_sg_ids": body.get("vip_sg_ids"),
+        "tags": list(body.get("tags", [])),
+        "provisioning_status": "PENDING_CREATE",
+        "operating_status": "OFFLINE",
+        "listeners": [],
+        "pools": [],
+        "amphorae": [],
+        "_conns": 0,
+    }
+
+
+def _pools_from_body(
+    state: dict[str, Any], bodies: list[dict[str, Any]], provider: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    pools, names = [], {}
+    for body in bodies:
+        name = body.get("name")
+        if not name:
+            raise _bad("pools in a fully-populated create must be named")
+        if name in names:
+            raise _bad(f"pool name {name} is defined twice")
+        if body.get("lb_algorithm") not in provider["lb_algorithms"]:
+            raise _bad(f"the provider does not support lb_algorithm {body.get('lb_algorithm')}")
+        pool = {k: v for k, v in body.items() if k not in ("members", "healthmonitor")}
+        pool["id"] = new_id(state, "pool")
+        pool["members"] = [
+            {**m, "id": new_id(state, "member"), "operating_status": "OFFLINE"} for m in body.get("members", [])
+        ]
+        if body.get("healthmonitor"):
+            pool["healthmonitor"] = {**body["healthmonitor"], "id": new_id(state, "hm")}
+        names[name] = pool["id"]
+        pools.append(pool)
+    return pools, names
+
+
+def _listener_from_body(
+    state: dict[str, Any], body: dict[str, Any], names: dict[str, str], provider: dict[str, Any]
+) -> dict[str, Any]:
+    if body.get("protocol") not in provider["listener_protocols"]:
+        raise _bad(f"the provider does not support listener protocol {body.get('protocol')}")
+    for ref in [body.get("default_tls_container_ref"), *body.get("sni_container_refs", [])]:
+        if ref and ref in state["unreadable_secrets"]:
+            raise _bad(f"could not retrieve certificate {ref}")
+    listener = {k: v for k, v in body.items() if k not in ("default_pool", "l7policies")}
+    listener["id"] = new_id(state, "listener")
+    listener["default_pool_id"] = pool_ref(names, body.get("default_pool"))
+    policies = []
+    for p in body.get("l7policies", []):
+        policy = {k: v for k, v in p.items() if k not in ("redirect_pool", "rules")}
+        policy["id"] = new_id(state, "l7policy")
+        policy["redirect_pool_id"] = pool_ref(names, p.get("redirect_pool"))
+        policy["rules"] = [{**r, "id": new_id(state, "l7rule")} for r in p.get("rules", [])]
+        policies.append(policy)
+    listener["l7policies"] = policies
+    return listener

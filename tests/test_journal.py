@@ -1,0 +1,283 @@
+"""Journal unit tests: the file, its schema and migration, campaigns and the load balancers they hold, lookups,
+fencing, and the journal vanishing under a running campaign."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from lbswap.errors import JournalError, LockHeld, StopSwap, StorageError
+from lbswap.journal import SCHEMA_VERSION, Journal
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "journal.db"
+
+
+@pytest.fixture
+def journal(path: Path) -> Iterator[Journal]:
+    j = Journal(path)
+    yield j
+    j.close()
+
+
+def campaign(j: Journal, campaign_id: str, *lb_ids: str) -> None:
+    j.create_campaign(
+        campaign_id,
+        backend="fake:/tmp/x",
+        options={"parallel": 2},
+        cloud="cloud-a",
+        swaps=[(lb_id, {"strategy": "fip-swap"}, {"lb": lb_id}) for lb_id in lb_ids],
+    )
+
+
+def version(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as db, db:
+        return int(db.execute("SELECT value FROM lbswap_meta WHERE key='schema_version'").fetchone()[0])
+
+
+# --- the file ------------------------------------------------------------------------------------------------
+
+
+def test_a_new_journal_is_created_mode_0600_at_the_current_schema(journal: Journal, path: Path) -> None:
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert version(path) == SCHEMA_VERSION == 2
+    assert journal.campaigns() == []
+
+
+def test_an_existing_journal_is_made_private_on_open(path: Path) -> None:
+    Journal(path).close()
+    os.chmod(path, 0o644)
+    Journal(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_directory_as_journal_path_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="is a directory"):
+        Journal(tmp_path)
+
+
+def test_a_journal_written_by_a_newer_lbswap_is_refused(path: Path) -> None:
+    Journal(path).close()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE lbswap_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(JournalError, match="newer lbswap") as caught:
+        Journal(path)
+    assert not isinstance(caught.value, StorageError)
+    assert version(path) == SCHEMA_VERSION + 1  # left as it was
+
+
+def test_a_sqlite_file_without_lbswap_tables_is_refused(path: Path) -> None:
+    path.parent.mkdir()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE other (x)")
+    with pytest.raises(JournalError, match="not an lbswap journal"):
+        Journal(path)
+
+
+def test_a_file_that_is_not_sqlite_is_called_corrupted(path: Path) -> None:
+    path.parent.mkdir()
+    path.write_bytes(b"not a database, just some bytes " * 64)
+    with pytest.raises(JournalError, match="corrupted") as caught:
+        Journal(path)
+    assert not isinstance(caught.value, StorageError)
+
+
+def test_a_schema_1_journal_is_migrated(path: Path) -> None:
+    path.parent.mkdir()
+    with closing(sqlite3.connect(path)) as db, db:  # the schema before the cloud (I10) and the private resume data
+        db.executescript(
+            """
+            CREATE TABLE lbswap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE lbswap_campaigns (
+                id TEXT PRIMARY KEY, backend TEXT NOT NULL, created REAL NOT NULL, options TEXT NOT NULL,
+                book_uuid TEXT NOT NULL);
+            CREATE TABLE lbswap_swaps (
+                campaign_id TEXT NOT NULL, lb_id TEXT NOT NULL, position INTEGER NOT NULL, state TEXT NOT NULL,
+                phase TEXT NOT NULL, plan TEXT NOT NULL, result TEXT NOT NULL, flows TEXT NOT NULL,
+                PRIMARY KEY (campaign_id, lb_id));
+            INSERT INTO lbswap_meta VALUES ('schema_version', '1');
+            INSERT INTO lbswap_campaigns VALUES ('old', 'fake:/tmp/f', 1000.0, '{"parallel": 3}', '');
+            INSERT INTO lbswap_swaps VALUES ('old', 'lb-1', 0, 'kept', 'forward', '{"strategy": "fip-swap"}',
+                '{"clone_id": "c-1"}', '{"main": "u-1"}');
+            INSERT INTO lbswap_swaps VALUES ('old', 'lb-2', 1, 'done', 'end', '{}', '{}', '{}');
+            """
+        )
+    j = Journal(path)
+    try:
+        (row,) = j.campaigns()
+        assert (row.id, row.backend, row.created, row.options, row.cloud) == (
+            "old",
+            "fake:/tmp/f",
+            1000.0,
+            {"parallel": 3},
+            "",
+        )
+        assert j.campaign("old") == row
+        swaps = j.swaps("old")
+        assert [(s.lb_id, s.state, s.phase) for s in swaps] == [("lb-1", "kept", "forward"), ("lb-2", "done", "end")]
+        assert swaps[0].result == {"clone_id": "c-1"} and swaps[0].flows == {"main": "u-1"}
+        assert swaps[0].private == {}
+        assert j.holder("lb-1") == "old"  # a kept swap still holds its load balancer after the migration
+        swaps[0].private = {"source": {"id": "lb-1"}}
+        j.save_swap(swaps[0])
+        assert j.swap("old", "lb-1").private == {"source": {"id": "lb-1"}}
+    finally:
+        j.close()
+    assert version(path) == 2
+    Journal(path).close()  # opening a migrated journal again changes nothing
+    assert version(path) == 2
+
+
+# --- campaigns and the load balancers they hold --------------------------------------------------------------
+
+
+def test_create_campaign_records_it_and_takes_its_load_balancers(journal: Journal) -> None:
+    lease = journal.create_campaign(
+        "c1",
+        backend="fake:/tmp/x",
+        options={"parallel": 2},
+        cloud="cloud-a",
+        swaps=[("lb-2", {"p": 2}, {"r": 2}), ("lb-1", {"p": 1}, {"r": 1})],
+    )
+    assert lease.campaign_id == "c1" and lease.token == 1
+    assert journal.lease("c1") == lease
+    row = journal.campaign("c1")
+    assert (row.backend, row.options, row.cloud) == ("fake:/tmp/x", {"parallel": 2}, "cloud-a")
+    swaps = journal.swaps("c1")
+    assert [(s.lb_id, s.state, s.phase, s.plan, s.result, s.flows) for s in swaps] == [
+        ("lb-2", "pending", "main", {"p": 2}, {"r": 2}, {}),  # in the order given
+        ("lb-1", "pending", "main", {"p": 1}, {"r": 1}, {}),
+    ]
+    assert journal.holder("lb-1") == journal.holder("lb-2") == "c1"
+    assert journal.holder("lb-3") is None
+
+
+def test_a_second_campaign_on_a_held_load_balancer_is_refused_and_records_nothing(journal: Journal) -> None:
+    campaign(journal, "c1", "lb-1")
+    with pytest.raises(LockHeld) as caught:
+        campaign(journal, "c2", "lb-9", "lb-1")
+    assert caught.value.campaign == "c1"
+    assert "lbswap resume c1" in str(caught.value)
+    assert [c.id for c in journal.campaigns()] == ["c1"]
+    assert journal.swaps("c2") == []
+    assert journal.holder("lb-9") is None
+    assert journal.lease("c2") is None
+
+
+@pytest.mark.parametrize(
+    ("state", "holds"),
+    [
+        ("pending", True),
+        ("running", True),
+        ("kept", True),
+        ("done", False),
+        ("rolled_back", False),
+        ("failed", False),
+        ("skipped", False),
+    ],
+)
+def test_only_unfinished_swaps_hold_their_load_balancer(journal: Journal, state: str, holds: bool) -> None:
+    campaign(journal, "c1", "lb-1")
+    row = journal.swap("c1", "lb-1")
+    row.state = state
+    journal.save_swap(row)
+    assert (journal.holder("lb-1") == "c1") is holds
+    if not holds:
+        campaign(journal, "c2", "lb-1")
+        assert journal.holder("lb-1") == "c2"
+
+
+def test_save_swap_round_trips_every_field(journal: Journal) -> None:
+    campaign(journal, "c1", "lb-1")
+    row = journal.swap("c1", "lb-1")
+    row.state, row.phase = "running", "forward"
+    row.result = {"clone_id": "c-1", "flips": [{"fip": "f"}]}
+    row.flows = {"main": "u-1", "forward": "u-2"}
+    row.private = {"source": {"id": "lb-1"}}
+    journal.save_swap(row)
+    assert journal.swap("c1", "lb-1") == row
+
+
+def test_save_swap_refuses_nan(journal: Journal) -> None:
+    campaign(journal, "c1", "lb-1")
+    row = journal.swap("c1", "lb-1")
+    row.result = {"x": float("nan")}
+    with pytest.raises(ValueError, match="JSON"):
+        journal.save_swap(row)
+    assert journal.swap("c1", "lb-1").result == {"lb": "lb-1"}
+
+
+def test_lookups_of_what_is_not_there_raise_journal_error(journal: Journal) -> None:
+    campaign(journal, "c1", "lb-1")
+    with pytest.raises(JournalError, match="no campaign nope"):
+        journal.campaign("nope")
+    with pytest.raises(JournalError, match="campaign c1 has no load balancer lb-2"):
+        journal.swap("c1", "lb-2")
+    with pytest.raises(JournalError, match="campaign nope has no load balancer lb-1"):
+        journal.swap("nope", "lb-1")
+    assert journal.swaps("nope") == []
+
+
+def test_campaigns_are_listed_in_creation_order_and_survive_a_reopen(path: Path) -> None:
+    j = Journal(path)
+    for name in ("b", "a", "c"):
+        campaign(j, name, f"lb-{name}")
+    j.close()
+    j = Journal(path, for_writing=False)
+    try:
+        assert [c.id for c in j.campaigns()] == ["b", "a", "c"]
+        assert j.swap("a", "lb-a").result == {"lb": "lb-a"}
+    finally:
+        j.close()
+
+
+# --- fencing and the journal vanishing -----------------------------------------------------------------------
+
+
+def test_a_lease_taken_over_fences_the_old_one(journal: Journal) -> None:
+    campaign(journal, "c1", "lb-1")
+    old = journal.lease("c1")
+    assert old is not None
+    new = journal.take_lease("c1")  # the same process takes it again: a new token
+    assert new.token == old.token + 1
+    journal.check_lease(new)
+    with pytest.raises(StopSwap, match="lost its lease"):
+        journal.check_lease(old)
+    row = journal.swap("c1", "lb-1")
+    row.state = "running"
+    with pytest.raises(StopSwap, match="lost its lease"):
+        journal.save_swap(row, old)
+    assert journal.swap("c1", "lb-1").state == "pending"
+    journal.save_swap(row, new)
+    assert journal.swap("c1", "lb-1").state == "running"
+    assert journal.heartbeat(new) and not journal.heartbeat(old)
+    journal.release_lease(new)
+    assert journal.lease("c1") is None
+    with pytest.raises(StopSwap, match="nobody"):
+        journal.check_lease(new)
+
+
+def test_check_present_passes_while_the_file_is_there(journal: Journal) -> None:
+    journal.check_present()
+
+
+def test_check_present_after_unlink_stops(journal: Journal, path: Path) -> None:
+    path.unlink()
+    with pytest.raises(StopSwap, match="deleted or replaced"):
+        journal.check_present()
+
+
+def test_check_present_after_replace_stops(journal: Journal, path: Path) -> None:
+    replacement = path.with_suffix(".new")
+    replacement.write_bytes(path.read_bytes())
+    os.replace(replacement, path)
+    with pytest.raises(StopSwap, match="lbswap recover"):
+        journal.check_present()
