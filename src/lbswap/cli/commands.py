@@ -918,6 +918,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"failover includes a modeled rebuild window of {data['rebuild_window_seconds']:g} s "
             "(stands for Octavia's VM boot and plugging; real clouds take longer)"
         )
+        for r in data["results"]:
+            if r.get("scenario") == "bad-image":  # the fip-swap to a broken image: caught before the flip?
+                print(f"bad image: {r['lb']} {r['state']} (verify {r['verify']}), {r['failed']} failed new connections")
         print(f"report: {data['report']}\ntimeline: {data['timeline']}")
 
     emit(result, args.format, table=table)

