@@ -5,6 +5,12 @@ after the flip (``--fault-after``) is caught by the watch and flipped back, and 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,8 @@ from lbswap.probe import ProbeProcess, ProbeResult, Target, summarize
 from lbswap.workflow.runner import CampaignResult, Event, SwapOptions, run_campaign
 
 pytestmark = pytest.mark.dataplane
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 OPTIONS = SwapOptions(
     drain_timeout=10.0,
@@ -104,3 +112,35 @@ def test_a_fault_after_the_flip_is_caught_by_the_watch_and_flipped_back(
             f"\nwatch tripped after {swap.watch['after_seconds']} s: {summary.failed} of {summary.attempts} new "
             f"connections failed, {summary.long_lived_cut} long-lived stream(s) cut"
         )
+
+
+def test_killed_during_verify_then_resumed_leaves_no_temporary_floating_ip(cloud: LocalCloud, tmp_path: Path) -> None:
+    (info,) = seed(cloud, [("web", "SINGLE", "HTTP", 80)]).values()
+    cloud.publish_image("amphora-new", ["amphora"], template="v2")
+    env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": str(tmp_path / "state")}
+    lbswap = [sys.executable, "-m", "lbswap", "--backend", cloud.spec(), "--journal", str(tmp_path / "j.sqlite")]
+    run = subprocess.Popen(
+        [*lbswap, "run", "--lb", "web", "--strategy", "fip-swap", "--drain-timeout", "5", "--watch", "0", "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not cloud.list_floating_ips(tag=MARKER_TEMP_FIP):  # the verify is probing through it
+            assert run.poll() is None, "lbswap finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert cloud.list_floating_ips(tag=MARKER_TEMP_FIP)  # the kill left it behind
+    resumed = subprocess.run([*lbswap, "resume", "-f", "json"], env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    (campaign,) = json.loads(resumed.stdout)
+    assert campaign["swaps"][0]["state"] == "done", campaign["swaps"][0]
+    assert campaign["swaps"][0]["verify"]["outcome"] == "passed"
+    assert cloud.list_floating_ips(tag=MARKER_TEMP_FIP) == []
+    (only,) = cloud.list_load_balancers()
+    assert only.id != info["id"]  # the clone serves, the source is retired
+    assert [f.floating_ip_address for f in cloud.list_floating_ips(port_id=only.vip_port_id)] == [info["fip"]]
