@@ -166,6 +166,7 @@ def test_a_good_image_passes_the_verify_and_the_watch(tmpl, tmp_path: Path) -> N
     assert swap["state"] == "done", swap
     assert swap["verify"]["outcome"] == "passed"
     assert swap["verify"]["listeners"] == {"HTTP:80 (http)": "same (status 200)"}
+    assert swap["verify"]["answering"] == ["HTTP:80 (http)"]  # what the watch then probes
     assert swap["watch"]["outcome"] == "passed"
     assert swap["watch"]["seconds"] == pytest.approx(60.0)
     assert swap["watch"]["failed_probes"] == 0

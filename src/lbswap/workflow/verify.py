@@ -172,7 +172,7 @@ class VerifyClone(Step):
             started = ctx.cloud.clock.now()
             temp = self._attach(front.floating_network_id, dst.vip_port_id)
             try:
-                verdicts = self._compare(src, temp.floating_ip_address, front.floating_ip_address)
+                verdicts, answering = self._compare(src, temp.floating_ip_address, front.floating_ip_address)
             finally:
                 release_temp_fips(ctx)
             failed = {label: reason for label, (ok, reason) in verdicts.items() if not ok}
@@ -180,7 +180,12 @@ class VerifyClone(Step):
             if verdicts and all(r.startswith("not verified") for _ok, r in verdicts.values()):
                 outcome = "not verified"
             seconds = round(ctx.cloud.clock.now() - started, 3)
-            result = {"outcome": outcome, "seconds": seconds, "listeners": {k: r for k, (_ok, r) in verdicts.items()}}
+            result = {
+                "outcome": outcome,
+                "seconds": seconds,
+                "listeners": {k: r for k, (_ok, r) in verdicts.items()},
+                "answering": answering,  # what the watch holds the clone to
+            }
             self._record(result)
             if failed:
                 label, reason = next(iter(failed.items()))
@@ -210,10 +215,14 @@ class VerifyClone(Step):
         ctx.emit(self.step, "info", f"temporary floating IP {temp.floating_ip_address} on the clone")
         return temp
 
-    def _compare(self, src: LoadBalancer, clone_address: str, source_address: str) -> dict[str, tuple[bool, str]]:
+    def _compare(
+        self, src: LoadBalancer, clone_address: str, source_address: str
+    ) -> tuple[dict[str, tuple[bool, str]], list[str]]:
+        """Each listener's verdict, and the listeners where the clone answered as the source did."""
         ctx = self.ctx
         clock = ctx.cloud.clock
         verdicts: dict[str, tuple[bool, str]] = {}
+        answering: list[str] = []
         settle_until = clock.now() + ctx.options.verify_settle
         for listener in src.listeners:
             if not listener.admin_state_up:
@@ -224,13 +233,17 @@ class VerifyClone(Step):
                 source_result = _probe(ctx, source_address, listener)
             while True:  # a new floating IP may take a moment to carry traffic
                 ctx.check()
-                verdict = verify_verdict(listener, _probe(ctx, clone_address, listener), source_result)
+                clone_result = _probe(ctx, clone_address, listener)
+                verdict = verify_verdict(listener, clone_result, source_result)
                 if verdict[0] or clock.now() >= settle_until:
                     break
                 clock.sleep(min(1.0, max(settle_until - clock.now(), 0.0)))
             verdicts[label] = verdict
+            clone_answers = clone_result is not None and clone_result.reachable and clone_result.ok
+            if verdict[0] and clone_answers and (source_result is None or source_result.ok):
+                answering.append(label)
             ctx.emit(self.step, "info", f"{label}: {verdict[1]}")
-        return verdicts
+        return verdicts, answering
 
     def revert(self, source: dict[str, Any], clone: dict[str, Any], result: Any = None, **kwargs: Any) -> None:
         with self.reverting():
@@ -251,10 +264,13 @@ class Watch(Step):
     def __init__(self, ctx: SwapContext) -> None:
         super().__init__(ctx, provides="watch")
 
-    def execute(self, source: dict[str, Any], clone: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, source: dict[str, Any], clone: dict[str, Any], verify: dict[str, Any]) -> dict[str, Any]:
         with self.reporting():
             ctx = self.ctx
             options = ctx.options
+            # probe only what the verify saw answering like the source (all of them when it did not run): a
+            # listener that fails on the source too, or one this host cannot reach, is not the clone's fault
+            wanted: set[str] | None = set(verify["answering"]) if "answering" in verify else None
             if options.watch <= 0:
                 result: dict[str, Any] = {"outcome": "skipped: --watch 0"}
                 ctx.record_result("watch", result)
@@ -273,7 +289,7 @@ class Watch(Step):
                     status = self._read(dst.id) or status
                     next_read = clock.now() + options.stats_interval
                 if status is not None:
-                    samples.append(WatchSample(clock.now(), *status, self._probe_all(src)))
+                    samples.append(WatchSample(clock.now(), *status, self._probe_all(src, wanted)))
                 reason = watch_verdict(samples, source_health, options.watch_max_errors)
                 if reason is not None:
                     after = round(clock.now() - started, 3)
@@ -302,13 +318,13 @@ class Watch(Step):
             return None
         return (graph.provisioning_status, health_of(graph), stats.request_errors, stats.active_connections)
 
-    def _probe_all(self, src: LoadBalancer) -> tuple[str, ...]:
+    def _probe_all(self, src: LoadBalancer, wanted: set[str] | None) -> tuple[str, ...]:
         failures: list[str] = []
         front = _main_fip(src)
         if front is None:
             return ()
         for listener in src.listeners:
-            if not listener.admin_state_up:
+            if not listener.admin_state_up or (wanted is not None and listener_label(listener) not in wanted):
                 continue
             probed = _probe(self.ctx, front.floating_ip_address, listener)
             if probed is None or not probed.reachable:
