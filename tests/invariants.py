@@ -1,7 +1,9 @@
-"""Check invariants I1-I7 on a fake cloud after a swap, from its final state and its audit of every call.
+"""Check invariants I1-I8 on a fake cloud, from its final state and its audit of every call.
 
 ``before`` is the fake state (``FakeCloud.snapshot_state()``) taken before the campaign, ``after`` the state
-after it ended; ``swap`` the swap's result JSON. Raises AssertionError naming the invariant.
+after it ended. ``check`` follows one swap through its audit (``swap`` is the swap's result JSON);
+``check_fleet`` holds for a whole fleet after any sequence of commands, and ``check_status`` holds the
+journal's view (``lbswap status``) to the cloud's. Each raises AssertionError naming the invariant.
 """
 
 from __future__ import annotations
@@ -113,3 +115,104 @@ def check(before: dict[str, Any], after: dict[str, Any], source_id: str, swap: d
     assert clone.comparable(_graph(after, clone_id), ignore_name=True) == clone.comparable(
         _graph(before, source_id), ignore_name=True
     ), "I5"
+
+
+def _source_of(lb: dict[str, Any]) -> str | None:
+    return next((t[len(MARKER_CLONE_OF) :] for t in lb["tags"] if t.startswith(MARKER_CLONE_OF)), None)
+
+
+def _successor(after: dict[str, Any], lb_id: str) -> str | None:
+    """The load balancer that now stands for ``lb_id``: itself, or the newest clone in its clone-of chain."""
+    seen = set()
+    while lb_id not in after["lbs"]:
+        clones = [i for i, lb in after["lbs"].items() if _source_of(lb) == lb_id]
+        if len(clones) != 1 or lb_id in seen:
+            return None
+        seen.add(lb_id)
+        lb_id = clones[0]
+    return lb_id
+
+
+def clones_beside_sources(state: dict[str, Any]) -> dict[str, str]:
+    """Clone id -> source id, for every clone whose source still exists (a swap under way or unfinished)."""
+    sources = {lb_id: _source_of(lb) for lb_id, lb in state["lbs"].items()}
+    return {lb_id: source for lb_id, source in sources.items() if source and source in state["lbs"]}
+
+
+def check_fleet(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """What an operator must be able to count on, whatever ran and whatever interrupted it.
+
+    Every floating IP that pointed at a load balancer points at exactly one ACTIVE one (I1, I8: a load
+    balancer deleted under a floating IP leaves it pointing at nothing); every load balancer is still there or
+    was replaced by its one clone, which holds its floating IPs; no clone beside its source, no second clone;
+    nothing unknown created, nothing temporary or pending left (I4).
+    """
+    owner = {port: lb_id for lb_id, lb in after["lbs"].items() for port in _ports(lb)}
+    for fip in before["fips"].values():
+        if fip["port_id"] is None:
+            continue
+        now = after["fips"].get(fip["id"])
+        assert now is not None, f"I1: floating IP {fip['floating_ip_address']} disappeared"
+        address = now["floating_ip_address"]
+        assert now["port_id"] is not None, f"I1/I8: floating IP {address} points at nothing"
+        lb_id = owner.get(now["port_id"])
+        assert lb_id is not None, f"I1: floating IP {address} points at port {now['port_id']} of no load balancer"
+        status = after["lbs"][lb_id]["provisioning_status"]
+        assert status == "ACTIVE", f"I1: floating IP {address} points at {lb_id}, which is {status}"
+
+    clones: dict[str, list[str]] = {}
+    for lb_id, lb in after["lbs"].items():
+        source = _source_of(lb)
+        if lb_id in before["lbs"]:
+            continue
+        assert source is not None, f"I4: load balancer {lb_id} ({lb['name']}) appeared without a marker tag"
+        clones.setdefault(source, []).append(lb_id)
+    beside = clones_beside_sources(after)
+    assert not beside, f"I4: clone(s) left beside their sources: {beside}"
+    doubles = {s: c for s, c in clones.items() if len(c) > 1}
+    assert not doubles, f"I4/I6: more than one clone of a source: {doubles}"
+
+    for lb_id, lb in before["lbs"].items():
+        successor = _successor(after, lb_id)
+        assert successor is not None, f"load balancer {lb_id} ({lb['name']}) lost: neither it nor one clone is left"
+        ports = _ports(after["lbs"][successor])
+        for fip in before["fips"].values():
+            if fip["port_id"] in _ports(lb):
+                assert after["fips"][fip["id"]]["port_id"] in ports, (
+                    f"I1: floating IP {fip['floating_ip_address']} of {lb_id} is not on {successor}, which stands "
+                    "for it"
+                )
+
+    live_ports = set(owner)
+    assert set(after["ports"]) == live_ports, f"I4: leaked ports {set(after['ports']) - live_ports}"
+    temporary = [f["floating_ip_address"] for f in after["fips"].values() if MARKER_TEMP_FIP in f["tags"]]
+    assert not temporary, f"I4: temporary floating IP(s) left: {temporary}"
+    pending = {i: lb["provisioning_status"] for i, lb in after["lbs"].items() if lb["provisioning_status"] != "ACTIVE"}
+    assert not pending, f"I4: load balancers not ACTIVE: {pending}"
+
+
+def check_status(before: dict[str, Any], after: dict[str, Any], swaps: list[dict[str, Any]]) -> None:
+    """The journal agrees with the cloud: every swap is terminal, and a swap is done exactly when the cloud
+    shows it done (source retired and its clone present; for failover, every amphora on the newest image)."""
+    newest = max((i for i in after["images"] if "amphora" in i["tags"]), key=lambda i: i["created_at"])["id"]
+    for swap in swaps:
+        source_id, state = swap["id"], swap["state"]
+        assert state in ("done", "rolled_back", "failed", "skipped"), f"swap of {source_id} left {state}"
+        if swap["strategy"] == "failover":
+            upgraded = source_id in after["lbs"] and all(
+                a["image_id"] == newest for a in after["lbs"][source_id]["amphorae"]
+            )
+            if state == "done":
+                assert upgraded, f"status says {source_id} done, but its amphorae are not on the newest image"
+            continue
+        clones = [i for i, lb in after["lbs"].items() if _source_of(lb) == source_id]
+        cloud_done = source_id not in after["lbs"] and len(clones) == 1
+        assert (state == "done") == cloud_done, (
+            f"status says {source_id} {state}, the cloud shows source "
+            f"{'present' if source_id in after['lbs'] else 'gone'} and clone(s) {clones}"
+        )
+        if state == "done":
+            assert swap["clone_id"] == clones[0], f"status names clone {swap['clone_id']}, the cloud has {clones}"
+        else:
+            assert not clones, f"swap of {source_id} ended {state} with clone(s) {clones} left"
+    assert {s["id"] for s in swaps} <= set(before["lbs"]), "status names load balancers the cloud never had"

@@ -216,7 +216,8 @@ def build_clone_body(
 ) -> dict[str, Any]:
     """The inner object of ``POST /v2/lbaas/loadbalancers`` that recreates ``source``'s whole graph.
 
-    Never carries ids or statuses. ``vip_address`` is set only by the recreate strategy (same address).
+    Never carries ids or statuses. ``vip_address`` is set only by the recreate strategy (same address); then the
+    additional VIPs keep their addresses too.
     """
     names = pool_names(source)
     source_tags = [t for t in source.tags if not t.startswith((MARKER_CLONE_OF, MARKER_CAMPAIGN))]
@@ -229,7 +230,11 @@ def build_clone_body(
             "vip_network_id": source.vip_network_id,
             "vip_address": vip_address,
             "vip_qos_policy_id": source.vip_qos_policy_id,
-            "additional_vips": [{"subnet_id": v.subnet_id} for v in source.additional_vips] or None,
+            "additional_vips": [
+                {"subnet_id": v.subnet_id, **({"ip_address": v.ip_address} if vip_address and v.ip_address else {})}
+                for v in source.additional_vips
+            ]
+            or None,
             "vip_sg_ids": list(source.vip_sg_ids) if source.vip_sg_ids is not None else None,
             "availability_zone": target.availability_zone or source.availability_zone,
             "flavor_id": target.flavor_id or source.flavor_id,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lbswap.clouds.base import Cloud
-from lbswap.errors import FloatingIPHijacked, LbswapError, PreconditionFailed
+from lbswap.errors import FloatingIPHijacked, LbswapError, NotFound, PreconditionFailed
 from lbswap.model import MARKER_TEMP_FIP, LoadBalancer
 from lbswap.workflow.tasks import SwapContext, SwapOptions, drain, flip_targets, release_temp_fips, wait_gone
 
@@ -119,7 +119,11 @@ def carry_out(
 
 def _finish(ctx: SwapContext, item: Recovery) -> None:
     cloud = ctx.cloud
-    source, clone = cloud.read_graph(item.source_id), cloud.read_graph(item.clone_id)
+    try:
+        source = cloud.read_graph(item.source_id)
+    except NotFound:
+        return  # its retire, under way when the journal was lost, has finished
+    clone = cloud.read_graph(item.clone_id)
     if clone.provisioning_status != "ACTIVE":
         raise LbswapError(f"the clone {clone.id} is {clone.provisioning_status}: recover again once it is ACTIVE")
     targets = flip_targets(source, clone)

@@ -59,20 +59,22 @@ def test_table_errors_leave_stdout_empty(run_cli: RunCli) -> None:
     _one_line(result.stderr)
 
 
-def _dispatch_raising(exc: BaseException, *, emit_first: bool = False) -> Any:
-    def dispatch(args: argparse.Namespace) -> int:
+def _handler_raising(exc: BaseException, *, emit_first: bool = False) -> Any:
+    """Stands for the `status` command's handler (what the cliff command class calls)."""
+
+    def handler(args: argparse.Namespace) -> int:
         if emit_first:
             cli.emit({"campaign_id": "c-1"}, args.format)
         raise exc
 
-    return dispatch
+    return handler
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
 def test_an_interrupt_is_one_document_and_exit_130(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fmt: str
 ) -> None:
-    monkeypatch.setattr(commands, "dispatch", _dispatch_raising(KeyboardInterrupt()))
+    monkeypatch.setattr(commands, "cmd_status", _handler_raising(KeyboardInterrupt()))
     assert cli.main(["status", "-f", fmt]) == 130
     out, err = capsys.readouterr()
     document = json.loads(out) if fmt == "json" else yaml.safe_load(out)
@@ -83,7 +85,7 @@ def test_an_interrupt_is_one_document_and_exit_130(
 def test_an_error_after_the_document_adds_no_second_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(commands, "dispatch", _dispatch_raising(LbswapError("late"), emit_first=True))
+    monkeypatch.setattr(commands, "cmd_status", _handler_raising(LbswapError("late"), emit_first=True))
     assert cli.main(["status", "-f", "json"]) == 1
     out, err = capsys.readouterr()
     assert json.loads(out) == {"campaign_id": "c-1"}
@@ -93,7 +95,7 @@ def test_an_error_after_the_document_adds_no_second_one(
 def test_an_internal_error_still_gives_a_json_reader_its_document(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(commands, "dispatch", _dispatch_raising(KeyError("x")))
+    monkeypatch.setattr(commands, "cmd_status", _handler_raising(KeyError("x")))
     with pytest.raises(KeyError):  # a defect keeps its traceback
         cli.main(["status", "-f", "json"])
     document = json.loads(capsys.readouterr().out)

@@ -34,7 +34,7 @@ IPV4_OWN_PORT = AdditionalVip("sub-b", "10.1.0.7", "port-b")
         ("fip-swap", [True, False]),  # the IPv4 floating IP does not keep the IPv6 address of the same port
         (None, [True, False]),  # no strategy: what a fip-swap would keep
         ("failover", [True, True]),  # the same load balancer
-        ("recreate", [True, False]),  # the VIP address is asked for again; additional VIPs get new ones
+        ("recreate", [True, True]),  # every address is asked for again once the source released it
     ],
 )
 def test_dual_stack_per_strategy(strategy: str | None, kept: list[bool]) -> None:

@@ -1,4 +1,9 @@
-"""One function per command: open what it needs, call the core, render the result."""
+"""One function per command: open what it needs, call the core, and hand back what to show.
+
+The cliff command classes (campaign.py, inventory.py, lab.py, fake.py) own the options and call these; a
+handler returns an :class:`lbswap.cli.Output` (document, rich table, flat rows, exit code) or, for a document
+that is no table, writes it with :func:`lbswap.cli.emit` and returns its exit code.
+"""
 
 from __future__ import annotations
 
@@ -17,32 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from lbswap import model
-from lbswap.cli import _rich_table, backend_spec, emit, journal_path, state_home
+from lbswap.cli import Output, _rich_table, backend_spec, columns, emit, journal_path, state_home
 from lbswap.cli.progress import ProgressView
 from lbswap.clouds import Cloud, open_cloud
 from lbswap.errors import BadInput, ConfigError
 from lbswap.textsafe import rich_text, shown
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    handlers: dict[str, Handler] = {
-        "inventory": cmd_inventory,
-        "snapshot": cmd_snapshot,
-        "plan": cmd_plan,
-        "run": cmd_run,
-        "status": cmd_status,
-        "resume": cmd_resume,
-        "rollback": cmd_rollback,
-        "finalize": cmd_finalize,
-        "report": cmd_report,
-        "recover": cmd_recover,
-        "fake": cmd_fake,
-        "local": cmd_local,
-        "demo": cmd_demo,
-    }
-    return handlers[args.command](args)
 
 
 @contextmanager
@@ -59,18 +43,22 @@ def stop_on_signals(campaigns: Callable[[], Sequence[str]]) -> Iterator[Any]:
     stop = StopRequest()
     codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
+    def resume_command() -> str:
+        names = list(campaigns())
+        return f"lbswap resume {names[0]}" if len(names) == 1 else "lbswap resume"
+
     def handler(signum: int, _frame: Any) -> None:
+        names = " ".join(campaigns()) or "(none started)"
         if stop.is_set():
             if signum == signal.SIGINT:  # the second Ctrl-C forces: what is in flight is left to resume
-                os.write(2, b"lbswap: stopped at once; `lbswap resume` finishes what was under way\n")
+                line = f"lbswap: campaign {names} stopped at once; `{resume_command()}` finishes it\n"
+                os.write(2, line.encode())
                 os._exit(130)
             return
-        names = " ".join(campaigns()) or "(none started)"
         what = signal.Signals(signum).name
         stop.set(
             f"interrupted ({what}): campaign {names} stopped at its next step boundary; "
-            f"`lbswap resume {names if len(campaigns()) == 1 else ''}`".rstrip()
-            + " finishes it",
+            f"`{resume_command()}` finishes it",
             codes[signal.Signals(signum)],
         )
 
@@ -154,13 +142,13 @@ def _is_stale(amphorae: Sequence[model.Amphora], newest: str | None) -> bool | N
 # --- inventory and snapshot --------------------------------------------------------------------------------
 
 
-def cmd_inventory(args: argparse.Namespace) -> int:
+def cmd_inventory(args: argparse.Namespace) -> Output:
     from lbswap.rotation import ImageCatalog, age_days, cert_days_left, reasons
 
     with cloud_from(args) as cloud:
         catalog = ImageCatalog(cloud, args.image_tag, args.image_owner)
         now = cloud.clock.now()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for summary in select(cloud, args, default_all=True):
             graph = cloud.read_graph(summary.id)
             tag = catalog.tag_for(graph.flavor_id)
@@ -193,7 +181,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     def table(data: list[dict[str, Any]]) -> None:
         _rich_table(
             "load balancers",
-            ["id", "name", "status", "topology", "vip", "floating ips", "amphorae (image, age, cert)", "stale"],
+            columns.INVENTORY_TABLE,
             [
                 (
                     r["id"],
@@ -203,14 +191,32 @@ def cmd_inventory(args: argparse.Namespace) -> int:
                     r["vip_address"],
                     " ".join(f["floating_ip_address"] for f in r["floating_ips"]) or "-",
                     "\n".join(_amphora_cell(a) for a in r["amphorae"]) or "-",
-                    {True: "yes", False: "no", None: "unknown"}[r["stale_image"]],
+                    _STALE[r["stale_image"]],
                 )
                 for r in data
             ],
         )
 
-    emit(rows, args.format, table=table)
-    return 0
+    flat = [
+        (
+            r["id"],
+            r["name"],
+            r["provisioning_status"],
+            r["operating_status"],
+            r["topology"],
+            r["provider"],
+            r["vip_address"],
+            " ".join(f["floating_ip_address"] for f in r["floating_ips"]),
+            " ".join(f"{a['role']}:{a['image_name'] or a['image_id']}" for a in r["amphorae"]),
+            _STALE[r["stale_image"]],
+            "; ".join(r["rotate_because"]),
+        )
+        for r in rows
+    ]
+    return Output(rows, table, columns.INVENTORY, flat)
+
+
+_STALE = {True: "yes", False: "no", None: "unknown"}
 
 
 def _amphora_row(amphora: Any, images: dict[str, Any], now: float, age: Any, cert: Any) -> dict[str, Any]:
@@ -458,7 +464,7 @@ def _plan_rows(plans: Sequence[Any]) -> list[dict[str, Any]]:
 def _plan_table(rows: list[dict[str, Any]]) -> None:
     _rich_table(
         "plan",
-        ["id", "name", "strategy", "downtime", "addresses that change", "findings"],
+        columns.PLAN_TABLE,
         [
             (
                 r["id"],
@@ -483,11 +489,27 @@ def _blocking_error(plans: Sequence[Any]) -> BadInput:
     return BadInput(first + more)
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
+def _plan_output(plans: Sequence[Any], exit_code: int) -> Output:
+    rows = _plan_rows(plans)
+    flat = [
+        (
+            r["id"],
+            r["name"],
+            r["strategy"] or "",
+            r["downtime"],
+            r["blocking"],
+            " ".join(a["address"] or "?" for a in r["addresses"] if not a["kept"]),
+            "; ".join(("BLOCKS: " if f["blocking"] else "") + f["message"] for f in r["findings"]),
+        )
+        for r in rows
+    ]
+    return Output(rows, _plan_table, columns.PLAN, flat, exit_code)
+
+
+def cmd_plan(args: argparse.Namespace) -> Output:
     with cloud_from(args) as cloud:
         plans = _plans(cloud, args)
-    emit(_plan_rows(plans), args.format, table=_plan_table)
-    return 2 if any(p.blocking for p in plans) else 0
+    return _plan_output(plans, 2 if any(p.blocking for p in plans) else 0)
 
 
 def _swap_options(args: argparse.Namespace) -> Any:
@@ -509,7 +531,7 @@ def _swap_options(args: argparse.Namespace) -> Any:
     )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> Output:
     from lbswap.journal import Journal
     from lbswap.workflow.runner import new_campaign_id, run_campaign
 
@@ -522,8 +544,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if any(p.blocking for p in plans):
             raise _blocking_error(plans)
         if args.dry_run:
-            emit(_plan_rows(plans), args.format, table=_plan_table)
-            return 0
+            return _plan_output(plans, 0)
         if not args.yes:
             _confirm(plans, args)
         campaign_id = new_campaign_id()
@@ -579,7 +600,7 @@ def _counts(swaps: Sequence[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
+def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> Output:
     from lbswap.report import write_report
 
     data = [{**r.to_json(), "counts": _counts([s.to_json() for s in r.swaps])} for r in results]
@@ -591,13 +612,28 @@ def _render_campaigns(results: Sequence[Any], args: argparse.Namespace) -> int:
                 print(f"lbswap: warning: no report written: {shown(exc)}", file=sys.stderr)
             else:
                 print(f"report: {shown(path)}", file=sys.stderr)
-    emit(
-        data if len(data) != 1 or args.command in ("status", "resume") else data[0],
-        args.format,
-        table=lambda d: _campaign_tables(d if isinstance(d, list) else [d], args),
-    )
     failed = any(s.state in ("failed", "rolled_back", "skipped") for r in results for s in r.swaps)
-    return 1 if failed else 0
+    flat = [
+        (
+            c["campaign_id"],
+            s["id"],
+            s["name"],
+            s["strategy"],
+            s["state"],
+            s["clone_id"] or "",
+            " ".join(f["floating_ip_address"] for f in s["flips"]),
+            s["error"] or "",
+        )
+        for c in data
+        for s in c["swaps"]
+    ]
+    return Output(
+        data if len(data) != 1 or args.command in ("status", "resume") else data[0],
+        lambda d: _campaign_tables(d if isinstance(d, list) else [d], args),
+        columns.SWAPS,
+        flat,
+        1 if failed else 0,
+    )
 
 
 def _campaign_tables(campaigns: Sequence[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -613,7 +649,7 @@ def _campaign_tables(campaigns: Sequence[dict[str, Any]], args: argparse.Namespa
         if shown_swaps:
             _rich_table(
                 f"campaign {campaign['campaign_id']} ({campaign['state']}, backend {campaign['backend']})",
-                ["id", "name", "strategy", "state", "clone", "flips", "error"],
+                columns.SWAPS_TABLE,
                 [
                     (
                         s["id"],
@@ -661,15 +697,16 @@ def _cloud_if_given(args: argparse.Namespace) -> Cloud | None:
     return open_cloud(backend_spec(args)) if (args.backend or args.os_cloud) else None
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace) -> Output:
     from lbswap.workflow.runner import status
 
     results = status(_journal(args, for_writing=False), args.campaign)
-    _render_campaigns(results, args)
-    return 0
+    output = _render_campaigns(results, args)
+    output.exit_code = 0
+    return output
 
 
-def cmd_resume(args: argparse.Namespace) -> int:
+def cmd_resume(args: argparse.Namespace) -> Output:
     from lbswap.workflow.runner import resume
 
     journal = _journal(args)
@@ -679,22 +716,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _render_campaigns(results, args)
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
+def cmd_rollback(args: argparse.Namespace) -> Output:
     """Exit 1 when a swap it was asked to roll back is not rolled back (refused, or the rollback failed)."""
     from lbswap.workflow.runner import rollback
 
     journal = _journal(args)
     with stop_on_signals(lambda: [args.campaign]) as stop, ProgressView([], enabled=args.format == "table") as view:
         result = rollback(journal, args.campaign, lb_id=args.lb, on_event=view, cloud=_cloud_if_given(args), stop=stop)
-    _render_campaigns([result], args)
+    output = _render_campaigns([result], args)
     if args.lb:  # asked for this one, whatever its state
         left = [s for s in result.swaps if args.lb in (s.id, s.name) and s.state != "rolled_back"]
     else:  # asked for every swap not already done or rolled back: those must now be rolled back
         left = [s for s in result.swaps if s.state not in ("rolled_back", "done")]
-    return 1 if left else 0
+    output.exit_code = 1 if left else 0
+    return output
 
 
-def cmd_finalize(args: argparse.Namespace) -> int:
+def cmd_finalize(args: argparse.Namespace) -> Output:
     from lbswap.workflow.runner import finalize
 
     journal = _journal(args)
@@ -703,7 +741,7 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     return _render_campaigns([result], args)
 
 
-def cmd_recover(args: argparse.Namespace) -> int:
+def cmd_recover(args: argparse.Namespace) -> Output:
     from lbswap import recover
     from lbswap.journal import Journal
     from lbswap.workflow.tasks import SwapOptions
@@ -722,8 +760,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
                     )
         rows = [r.to_json() for r in found]
         if args.dry_run or not found:
-            emit(rows, args.format, table=_recover_table)
-            return 0
+            return _recover_output(rows, 0)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise BadInput("not a terminal: review `lbswap recover --dry-run`, then run again with --yes")
@@ -739,8 +776,24 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 emit=lambda lb, step, status, message: view(_RecoverEvent(lb, step, status, message)),
             )
     results = [{**item.to_json(), "error": error} for item, error in done]
-    emit(results, args.format, table=_recover_table)
-    return 1 if any(error for _item, error in done) else 0
+    return _recover_output(results, 1 if any(error for _item, error in done) else 0)
+
+
+def _recover_output(rows: list[dict[str, Any]], exit_code: int) -> Output:
+    flat = [
+        (
+            r["action"],
+            r["source_id"] or "",
+            r["source_name"],
+            r["clone_id"] or "",
+            r["campaign"] or "",
+            " ".join(r["floating_ips"]),
+            r["reason"],
+            r.get("error") or "",
+        )
+        for r in rows
+    ]
+    return Output(rows, _recover_table, columns.RECOVERY, flat, exit_code)
 
 
 class _RecoverEvent:
@@ -754,7 +807,7 @@ def _recover_table(rows: list[dict[str, Any]]) -> None:
         return
     _rich_table(
         "recovery",
-        ["action", "source", "name", "clone", "campaign", "floating ips", "reason", "error"],
+        columns.RECOVERY_TABLE,
         [
             (
                 r["action"],
@@ -771,7 +824,7 @@ def _recover_table(rows: list[dict[str, Any]]) -> None:
     )
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> Output:
     from lbswap.report import write_report
     from lbswap.workflow.runner import status
 
@@ -781,45 +834,51 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_report(result, directory)
     except OSError as exc:
         raise BadInput(f"cannot write the report to {directory}: {exc.strerror or exc}") from None
-    emit(
-        {"markdown": str(path), "json": str(path.with_suffix(".json"))},
-        args.format,
-        table=lambda d: print(shown(d["markdown"])),
+    document = {"markdown": str(path), "json": str(path.with_suffix(".json"))}
+    return Output(
+        document, lambda d: print(shown(d["markdown"])), columns.REPORT, [(document["markdown"], document["json"])]
     )
-    return 0
 
 
 # --- backends' own commands --------------------------------------------------------------------------------
 
 
-def cmd_fake(args: argparse.Namespace) -> int:
+def cmd_fake_seed(args: argparse.Namespace) -> int:
     from lbswap.clouds import fake
 
-    if args.fake_command == "seed":
-        graphs = None if args.sample else read_snapshot(args.from_snapshot)
-        if Path(args.path).exists() and not args.force:
-            raise ConfigError(
-                f"{args.path} already exists and a campaign's journal may refer to the cloud in it: "
-                "give --force to replace it, or another PATH"
-            )
-        if graphs is None:
-            ids = fake.seed_sample(args.path, args.sample, seed=args.seed)
-        else:
-            ids = fake.seed_from_snapshot(args.path, graphs)
-        emit(
-            {"path": args.path, "load_balancers": ids},
-            args.format,
-            table=lambda d: print(f"seeded {len(d['load_balancers'])} load balancer(s) in {d['path']}"),
+    graphs = None if args.sample else read_snapshot(args.from_snapshot)
+    if Path(args.path).exists() and not args.force:
+        raise ConfigError(
+            f"{args.path} already exists and a campaign's journal may refer to the cloud in it: "
+            "give --force to replace it, or another PATH"
         )
-        return 0
-    if args.fake_command == "publish-image":
-        cloud = fake.FakeCloud(args.path)
-        image = cloud.publish_image(
-            args.name, tuple(args.tag or ["amphora"]), fault=args.fault, fault_after=args.fault_after
-        )
-        cloud.close()
-        emit(model.to_json(image), args.format, table=lambda d: print(f"published image {d['id']} ({d['name']})"))
-        return 0
+    if graphs is None:
+        ids = fake.seed_sample(args.path, args.sample, seed=args.seed)
+    else:
+        ids = fake.seed_from_snapshot(args.path, graphs)
+    emit(
+        {"path": args.path, "load_balancers": ids},
+        args.format,
+        table=lambda d: print(f"seeded {len(d['load_balancers'])} load balancer(s) in {d['path']}"),
+    )
+    return 0
+
+
+def cmd_fake_publish_image(args: argparse.Namespace) -> int:
+    from lbswap.clouds import fake
+
+    cloud = fake.FakeCloud(args.path)
+    image = cloud.publish_image(
+        args.name, tuple(args.tag or ["amphora"]), fault=args.fault, fault_after=args.fault_after
+    )
+    cloud.close()
+    emit(model.to_json(image), args.format, table=lambda d: print(f"published image {d['id']} ({d['name']})"))
+    return 0
+
+
+def cmd_fake_faults(args: argparse.Namespace) -> int:
+    from lbswap.clouds import fake
+
     if args.clear:
         fake.clear_faults(args.path)
     else:
@@ -832,6 +891,7 @@ def cmd_fake(args: argparse.Namespace) -> int:
             crash_at=args.crash_at,
             drain_seconds=args.drain_seconds,
             read_error_probability=args.fail_reads,
+            subnet_free=dict(args.subnet_free),
         )
     return 0
 

@@ -305,3 +305,19 @@ def pool_ref(names: Mapping[str, str], ref: Any) -> str | None:
     if not isinstance(name, str) or name not in names:
         raise validation_failure(f"pool {name!r} is referenced but not defined in the body")
     return names[name]
+
+
+def summary_of(record: Mapping[str, Any], *, operating_status: str | None = None) -> LBSummary:
+    """The poll summary of a load balancer record as the emulating backends keep it (Octavia's API fields)."""
+    return LBSummary(
+        id=record["id"],
+        name=record["name"],
+        provisioning_status=record["provisioning_status"],
+        operating_status=operating_status or record["operating_status"],
+        vip_address=record["vip_address"],
+        vip_port_id=record["vip_port_id"],
+        tags=tuple(record["tags"]),
+        project_id=record["project_id"],
+        provider=record["provider"],
+        flavor_id=record["flavor_id"],
+    )

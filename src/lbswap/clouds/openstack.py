@@ -39,6 +39,7 @@ import datetime
 import email.utils
 import json
 import logging
+import re
 import threading
 import urllib.parse
 from collections import OrderedDict
@@ -288,7 +289,10 @@ class OpenStackCloud:
             domain = auth.get("project_domain_id") or auth.get("project_domain_name")
             project = f"{name}@{domain}" if domain else name
         region = config.region_name or ""
-        return f"openstack:{_public_url(str(url))};project={project};region={region}"
+        # the SDK rewrites an endpoint override to its versioned form once it has discovered the API (…/v2):
+        # the identity must not depend on whether this process has made a call yet
+        base = re.sub(r"/v\d+(\.\d+)?$", "", _public_url(str(url)))
+        return f"openstack:{base};project={project};region={region}"
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -57,7 +57,7 @@ def client_addresses(lb: LoadBalancer, strategy: str | None) -> list[Address]:
         if strategy == "failover":
             kept = True  # the same load balancer: every address stays
         elif strategy == "recreate":
-            kept = role == "vip"  # created again on the same VIP address; additional VIPs get new ones
+            kept = True  # created again on the same addresses, once the source has released them
         else:
             kept = fip is not None
         addresses.append(Address(address, subnet, fip.floating_ip_address if fip else None, kept, role))

@@ -355,12 +355,15 @@ class _Swap:
             self.set(SwapState.ROLLED_BACK, phase="end", error="rolled back before anything changed")
             return
         try:
-            self.runner.cloud.get_load_balancer(row.lb_id)
+            status = self.runner.cloud.get_load_balancer(row.lb_id).provisioning_status
         except NotFound:
+            status = "DELETED"
+        if status in ("DELETED", "PENDING_DELETE"):  # moving a floating IP back onto it would strand it
             raise LbswapError(
-                "the source is already retired: nothing to roll back to; `lbswap resume` finishes the swap",
+                f"the source is {'already retired' if status == 'DELETED' else 'being retired (PENDING_DELETE)'}: "
+                "nothing to roll back to; `lbswap resume` finishes the swap",
                 lb=self.ctx.who,
-            ) from None
+            )
         self.emit("rollback", "start", "")
         clones = find_clones(self.ctx)
         if clones:

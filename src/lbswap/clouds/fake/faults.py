@@ -14,6 +14,7 @@ import os
 import random
 from typing import Any
 
+from lbswap.clouds.fake.neutron import subnet_used
 from lbswap.errors import ConfigError
 
 SIDE_EFFECTS = frozenset(
@@ -65,6 +66,7 @@ def set_faults(
     crash_at: int | None = None,
     drain_seconds: float | None = None,
     read_error_probability: float | None = None,
+    subnet_free: dict[str, int] | None = None,
     seed: int = 0,
 ) -> None:
     """Configure faults (counted from now: the call and side-effect counters restart at 0).
@@ -92,6 +94,10 @@ def set_faults(
         if read_error_probability is not None:
             faults["read_error_probability"] = read_error_probability
         state["faults"] = faults
+        for subnet_id, free in (subnet_free or {}).items():  # from now on, this many addresses are left
+            if subnet_id not in state["subnets"]:
+                raise ConfigError(f"--subnet-free: no subnet {subnet_id} in this simulated cloud")
+            state["subnets"][subnet_id]["capacity"] = subnet_used(state, subnet_id) + free
         state["calls"] = 0
         state["side_effects"] = 0
 

@@ -25,27 +25,51 @@ def vip_ports(lb: dict[str, Any]) -> set[str]:
     return ports
 
 
+def _fixed_ips(port: dict[str, Any]) -> list[tuple[str, str]]:
+    """(subnet, address) of every fixed IP of a port: its first, then any extra (additional VIPs)."""
+    return [(port["subnet_id"], port["ip"]), *((e["subnet_id"], e["ip"]) for e in port.get("extra_ips", ()))]
+
+
 def subnet_used(state: dict[str, Any], subnet_id: str) -> int:
-    used = sum(1 for p in state["ports"].values() if p["subnet_id"] == subnet_id)
+    used = sum(1 for p in state["ports"].values() for subnet, _ip in _fixed_ips(p) if subnet == subnet_id)
     return used + int(state["subnets"][subnet_id].get("reserved", 0))
 
 
-def new_port(state: dict[str, Any], subnet_id: str, project_id: str, address: str | None) -> dict[str, Any]:
+def _allocate(state: dict[str, Any], subnet_id: str, address: str | None) -> str:
     subnet = state["subnets"].get(subnet_id)
     if subnet is None:
         raise CloudError(f"VIP subnet {subnet_id} not found", status_code=400)
-    taken = {p["ip"] for p in state["ports"].values() if p["subnet_id"] == subnet_id}
+    taken = {ip for p in state["ports"].values() for s, ip in _fixed_ips(p) if s == subnet_id}
     if address is not None:
         if address in taken:
             raise Conflict(f"IP address {address} is already allocated in subnet {subnet_id}", status_code=409)
-    else:
-        if subnet_used(state, subnet_id) >= subnet["capacity"]:
-            raise CloudError(f"no more IP addresses available on subnet {subnet_id}", status_code=409)
-        network = ipaddress.ip_network(subnet["cidr"])
-        address = next(str(h) for h in network.hosts() if str(h) not in taken and not str(h).endswith(".1"))
+        return address
+    if subnet_used(state, subnet_id) >= subnet["capacity"]:
+        raise CloudError(f"no more IP addresses available on subnet {subnet_id}", status_code=409)
+    network = ipaddress.ip_network(subnet["cidr"])
+    return next(str(h) for h in network.hosts() if str(h) not in taken and not str(h).endswith((".1", "::1")))
+
+
+def new_port(state: dict[str, Any], subnet_id: str, project_id: str, address: str | None) -> dict[str, Any]:
+    address = _allocate(state, subnet_id, address)
     port = {"id": new_id(state, "port"), "subnet_id": subnet_id, "ip": address, "project_id": project_id}
     state["ports"][port["id"]] = port
     return port
+
+
+def add_fixed_ip(state: dict[str, Any], port: dict[str, Any], subnet_id: str, address: str | None) -> str:
+    """Another fixed IP on a port, as Octavia puts an additional VIP on the main VIP port. Octavia requires
+    the additional VIP's subnet to be on the VIP's network."""
+    subnet = state["subnets"].get(subnet_id)
+    main = state["subnets"][port["subnet_id"]]
+    if subnet is not None and subnet["network_id"] != main["network_id"]:
+        raise CloudError(
+            f"Validation failure: additional VIP subnet {subnet_id} is not on the VIP network {main['network_id']}",
+            status_code=400,
+        )
+    address = _allocate(state, subnet_id, address)
+    port.setdefault("extra_ips", []).append({"subnet_id": subnet_id, "ip": address})
+    return address
 
 
 def release_ports(state: dict[str, Any], ports: set[str]) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lbswap.clouds.base import pool_ref
+from lbswap.clouds.base import pool_ref, summary_of
 from lbswap.clouds.base import validation_failure as _bad
-from lbswap.clouds.fake.neutron import new_port, release_ports, vip_ports
+from lbswap.clouds.fake.neutron import add_fixed_ip, new_port, release_ports, vip_ports
 from lbswap.clouds.fake.store import DEFAULT_PROJECT, new_id, request_id
 from lbswap.errors import Conflict, NotFound, QuotaExceeded
 from lbswap.model import LBSummary
@@ -26,18 +26,7 @@ def get_lb(state: dict[str, Any], lb_id: str) -> dict[str, Any]:
 
 
 def summary(lb: dict[str, Any]) -> LBSummary:
-    return LBSummary(
-        id=lb["id"],
-        name=lb["name"],
-        provisioning_status=lb["provisioning_status"],
-        operating_status=lb["operating_status"],
-        vip_address=lb["vip_address"],
-        vip_port_id=lb["vip_port_id"],
-        tags=tuple(lb["tags"]),
-        project_id=lb["project_id"],
-        provider=lb["provider"],
-        flavor_id=lb["flavor_id"],
-    )
+    return summary_of(lb)
 
 
 # --- the state machine -------------------------------------------------------------------------------------
@@ -124,7 +113,21 @@ def _rebuild_amphora(state: dict[str, Any], lb: dict[str, Any], amp_id: str) -> 
             amp["id"] = new_id(state, "amphora")
             amp["compute_id"] = new_id(state, "compute")
             amp["image_id"] = _boot_image(state, lb)
+            amp.update(_born(state))
             amp["booted_at"] = state["clock"]  # a --fault-after fault of its image counts from here
+
+
+CERT_VALIDITY = 30 * 86400.0  # what Octavia 19 gave an amphora certificate on the tier 2 stack
+
+
+def _born(state: dict[str, Any]) -> dict[str, str]:
+    """An amphora's created_at and certificate expiry, ISO 8601 in UTC as Octavia's amphora API gives them."""
+    from datetime import UTC, datetime
+
+    def iso(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).isoformat()
+
+    return {"created_at": iso(state["clock"]), "cert_expiration": iso(state["clock"] + CERT_VALIDITY)}
 
 
 # --- quotas ------------------------------------------------------------------------------------------------
@@ -201,6 +204,7 @@ def create(state: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
                 "image_id": image,
                 "status": "ALLOCATED",
                 "compute_id": "",
+                **_born(state),
                 "booted_at": state["clock"],
             }
             for r in roles
@@ -214,11 +218,9 @@ def _record(state: dict[str, Any], body: dict[str, Any], lb_id: str, project_id:
     subnet_id = body["vip_subnet_id"]
     port = new_port(state, subnet_id, project_id, body.get("vip_address"))
     additional = []
-    for extra in body.get("additional_vips", []):
-        extra_port = new_port(state, extra["subnet_id"], project_id, extra.get("ip_address"))
-        additional.append(
-            {"subnet_id": extra["subnet_id"], "ip_address": extra_port["ip"], "port_id": extra_port["id"]}
-        )
+    for extra in body.get("additional_vips", []):  # Octavia: extra fixed IPs on the main VIP port
+        address = add_fixed_ip(state, port, extra["subnet_id"], extra.get("ip_address"))
+        additional.append({"subnet_id": extra["subnet_id"], "ip_address": address, "port_id": port["id"]})
     return {
         "id": lb_id,
         "name": body.get("name", ""),

@@ -113,6 +113,16 @@ def seed_sample(path: str | os.PathLike[str], n: int, seed: int = 0) -> list[str
     return ids
 
 
+def _cidr_around(address: str | None) -> str:
+    """A subnet that holds ``address``: a /16 for IPv4, a /64 for IPv6 (10.9.0.0/16 when unknown)."""
+    import ipaddress
+
+    if not address:
+        return "10.9.0.0/16"
+    ip = ipaddress.ip_address(address)
+    return str(ipaddress.ip_network(f"{address}/{64 if ip.version == 6 else 16}", strict=False))
+
+
 def seed_from_snapshot(path: str | os.PathLike[str], graphs: Sequence[LoadBalancer]) -> list[str]:
     """A new simulated cloud holding the load balancers of an ``lbswap snapshot`` (same ids, names, graphs
     and floating IP addresses), so an operator can rehearse a campaign on a copy of their own."""
@@ -121,10 +131,11 @@ def seed_from_snapshot(path: str | os.PathLike[str], graphs: Sequence[LoadBalanc
     state = base_state()
     ids = []
     for graph in graphs:
-        for subnet_id in [graph.vip_subnet_id, *(v.subnet_id for v in graph.additional_vips)]:
+        network = graph.vip_network_id or "net-" + graph.vip_subnet_id
+        vips = [(graph.vip_subnet_id, graph.vip_address), *((v.subnet_id, v.ip_address) for v in graph.additional_vips)]
+        for subnet_id, address in vips:  # the snapshot's subnets, IPv6 included, on the VIP's network
             state["subnets"].setdefault(
-                subnet_id,
-                {"network_id": graph.vip_network_id or "net-" + subnet_id, "cidr": "10.9.0.0/16", "capacity": 60000},
+                subnet_id, {"network_id": network, "cidr": _cidr_around(address), "capacity": 60000}
             )
         if graph.flavor_id and graph.flavor_id not in state["flavors"]:
             state["flavors"][graph.flavor_id] = {
@@ -135,6 +146,18 @@ def seed_from_snapshot(path: str | os.PathLike[str], graphs: Sequence[LoadBalanc
             }
         state["providers"].setdefault(graph.provider, state["providers"]["amphora"])
         body = build_clone_body(graph, campaign_id="seed", name=graph.name, vip_address=graph.vip_address)
+        if graph.additional_vips:  # the snapshot's own addresses (build_clone_body keeps them with vip_address)
+            body["additional_vips"] = [
+                {"subnet_id": v.subnet_id, **({"ip_address": v.ip_address} if v.ip_address else {})}
+                for v in graph.additional_vips
+            ]
+        if not graph.flavor_id and graph.topology != "SINGLE":  # Octavia takes the topology from a flavor
+            flavor_id = f"seed-{graph.topology.lower()}"
+            state["flavors"].setdefault(
+                flavor_id,
+                {"id": flavor_id, "name": flavor_id, "provider": graph.provider, "topology": graph.topology},
+            )
+            body["flavor_id"] = flavor_id
         body["tags"] = list(graph.tags)
         body["project_id"] = graph.project_id or DEFAULT_PROJECT
         lb = create(state, body)
@@ -144,7 +167,8 @@ def seed_from_snapshot(path: str | os.PathLike[str], graphs: Sequence[LoadBalanc
         state["lbs"][graph.id] = lb
         lb["_conns"] = 5
         for fip in graph.floating_ips:
-            record = new_fip(state, lb["vip_port_id"], lb["vip_address"], list(fip.tags), lb["project_id"])
+            fixed = fip.fixed_ip_address if fip.fixed_ip_address else lb["vip_address"]
+            record = new_fip(state, lb["vip_port_id"], fixed, list(fip.tags), lb["project_id"])
             del state["fips"][record["id"]]
             record.update(id=fip.id, floating_ip_address=fip.floating_ip_address)
             state["fips"][fip.id] = record

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lbswap.clouds.base import ProbeResult, SystemClock
+from lbswap.clouds.base import ProbeResult, SystemClock, summary_of
 from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
 from lbswap.clouds.local.body import new_lb
@@ -261,18 +261,7 @@ class LocalCloud:
         if lb["provisioning_status"] == "ACTIVE":
             answering = [a for a in lb["amphorae"] if apply.haproxy_running(self.prefix, a)]
             operating = "ONLINE" if len(answering) == len(lb["amphorae"]) else "DEGRADED" if answering else "OFFLINE"
-        return LBSummary(
-            id=lb["id"],
-            name=lb["name"],
-            provisioning_status=lb["provisioning_status"],
-            operating_status=operating,
-            vip_address=lb["vip_address"],
-            vip_port_id=lb["vip_port_id"],
-            tags=tuple(lb["tags"]),
-            project_id=lb["project_id"],
-            provider=lb["provider"],
-            flavor_id=lb["flavor_id"],
-        )
+        return summary_of(lb, operating_status=operating)
 
     # --- load balancer lifecycle ----------------------------------------------------------------------------
 
