@@ -29,9 +29,21 @@ SHAPES = (
 )
 STRATEGIES = ("fip-swap", "failover")
 LAB_OPTIONS = SwapOptions(
-    drain_timeout=30.0, stats_interval=1.0, ready_timeout=120.0, delete_timeout=60.0, poll_initial=0.2, poll_max=1.0
+    drain_timeout=30.0,
+    stats_interval=1.0,
+    ready_timeout=120.0,
+    delete_timeout=60.0,
+    poll_initial=0.2,
+    poll_max=1.0,
+    verify_timeout=2.0,
+    verify_settle=2.0,
+    watch=10.0,
+    watch_interval=0.5,
 )
-MARKED_STEPS = ("flip", "drain", "retire", "failover", "recreate")
+MARKED_STEPS = ("verify", "flip", "watch", "drain", "retire", "failover", "recreate")
+# the "bad image" row: the same fip-swap against an image whose amphorae answer 503, caught by the verify
+BAD_IMAGE = ("bad-image-single-http", "SINGLE", "HTTP", 80)
+BAD_FAULT = "http-503"
 
 
 def sample_shapes(n: int) -> list[tuple[str, str, str, int]]:
@@ -116,9 +128,11 @@ def upgrade_under_load(
     marks: dict[str, list[tuple[str, str, float]]] = {name: [] for name in lbs}
 
     def record(event: Event) -> None:
-        wanted = ("done",) if event.step == "flip" else ("start", "done")
+        wanted = ("done",) if event.step == "flip" else ("start", "done", "failed")
         if event.step in MARKED_STEPS and event.status in wanted and event.lb_name in marks:
             marks[event.lb_name].append((event.step, event.status, event.at))
+        if event.step == "flip" and event.status == "reverted" and event.lb_name in marks:  # the watch flipped back
+            marks[event.lb_name].append(("flip back", "done", event.at))
         if on_event:
             on_event(event)
 
@@ -143,7 +157,7 @@ def upgrade_under_load(
 
 
 def _rows(
-    run: dict[str, Any], lbs: dict[str, dict[str, Any]], strategy: str, peers: dict[str, str]
+    run: dict[str, Any], lbs: dict[str, dict[str, Any]], strategy: str, peers: dict[str, str], scenario: str
 ) -> list[dict[str, Any]]:
     result: CampaignResult = run["result"]
     attempts = with_images(run["probe"].attempts, peers)
@@ -159,6 +173,7 @@ def _rows(
                 "topology": info["topology"],
                 "listener": info["protocol"],
                 "strategy": strategy,
+                "scenario": scenario,
                 "state": swap.state if swap else "not run",
                 "attempts": summary.attempts if summary else 0,
                 "failed": summary.failed if summary else 0,
@@ -170,6 +185,9 @@ def _rows(
                 "long_lived_cut": summary.long_lived_cut if summary else 0,
                 "upgrade_seconds": None if seconds is None else round(seconds, 1),
                 "images_served": list(summary.images) if summary else [],
+                "verify": (swap.verify or {}).get("outcome") if swap else None,
+                "watch": (swap.watch or {}).get("outcome") if swap else None,
+                "error": swap.error if swap and swap.state != "done" else None,
             }
         )
     return rows
@@ -194,6 +212,7 @@ def run_demo(
     try:
         twins = {s: [(f"{s}-{name}", topo, proto, port) for name, topo, proto, port in SHAPES] for s in STRATEGIES}
         groups = {s: seed(cloud, names) for s, names in twins.items()}
+        bad_group = seed(cloud, [BAD_IMAGE])  # on the old image, like every other source
         image = cloud.publish_image("amphora-2026-11", ["amphora"], template="v2")
         journal_file = root / "journal.sqlite"
         journal_file.unlink(missing_ok=True)
@@ -201,28 +220,33 @@ def run_demo(
         rows, panels, reports = [], [], []
         all_attempts, all_streams = [], []
         try:
-            for strategy in STRATEGIES:
+            runs = [(strategy, groups[strategy], "new-image") for strategy in STRATEGIES]
+            runs.append(("fip-swap", bad_group, "bad-image"))
+            for strategy, group, scenario in runs:
+                if scenario == "bad-image":  # newer still, and broken: every new amphora answers 503
+                    cloud.publish_image("amphora-2026-11-bad", ["amphora"], template="v2", fault=BAD_FAULT)
                 run = upgrade_under_load(
                     cloud,
                     journal,
-                    groups[strategy],
+                    group,
                     strategy,
-                    root / strategy,
+                    root / (strategy if scenario == "new-image" else scenario),
                     rate=rate,
                     long_lived=long_lived,
                     stream_seconds=stream_seconds,
                     on_event=on_event,
                 )
                 peers = {a["address"]: a["image"] for a in cloud.amphora_log()}
-                rows += _rows(run, groups[strategy], strategy, peers)
+                rows += _rows(run, group, strategy, peers, scenario)
                 reports.append(str(write_report(run["result"], root / "reports")))
                 all_attempts += with_images(run["probe"].attempts, peers)
                 all_streams += run["probe"].long_lived
-                for name, info in groups[strategy].items():
+                for name, info in group.items():
+                    what = strategy if scenario == "new-image" else f"{strategy} to an image answering 503"
                     panels.append(
                         {
                             "target": name,
-                            "title": f"{name} ({info['topology']}, {info['protocol']}): {strategy}",
+                            "title": f"{name} ({info['topology']}, {info['protocol']}): {what}",
                             "t0": run["t0"],
                             "marks": run["marks"][name],
                         }
@@ -240,6 +264,7 @@ def run_demo(
             "backend": cloud.spec(),
             "new_image": image.name,
             "rebuild_window_seconds": boot_seconds,
+            "bad_image": f"amphora-2026-11-bad (fault {BAD_FAULT}): the bad-image row must end rolled_back by verify",
             "note": (
                 f"Failover outages include a modeled rebuild window of {boot_seconds:g} s standing for Octavia's VM "
                 "boot, port plugging and listener configuration; in a real cloud that window takes tens of seconds. "

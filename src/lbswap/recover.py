@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from lbswap.clouds.base import Cloud
 from lbswap.errors import FloatingIPHijacked, LbswapError, NotFound, PreconditionFailed
 from lbswap.model import MARKER_TEMP_FIP, LoadBalancer
-from lbswap.workflow.tasks import SwapContext, SwapOptions, drain, flip_targets, wait_gone
+from lbswap.workflow.tasks import SwapContext, SwapOptions, drain, flip_targets, release_temp_fips, wait_gone
 
 FINISH = "finish"
 ROLL_BACK = "roll back"
@@ -75,7 +75,8 @@ def find(cloud: Cloud, *, campaign: str | None = None) -> list[Recovery]:
 
 
 def _fips_on(cloud: Cloud, lb: LoadBalancer) -> list[str]:
-    return [f.floating_ip_address for port in lb.vip_port_ids() for f in cloud.list_floating_ips(port_id=port)]
+    fips = [f for port in lb.vip_port_ids() for f in cloud.list_floating_ips(port_id=port)]
+    return [f.floating_ip_address for f in fips if MARKER_TEMP_FIP not in f.tags]  # a verify's probe address
 
 
 def carry_out(
@@ -106,6 +107,7 @@ def carry_out(
                     _finish(ctx, item)
                 else:
                     emit(item.source_id, "recover", "start", f"deleting clone {item.clone_id}")
+                    release_temp_fips(ctx)  # else the delete refuses: a floating IP points at the clone
                     wait_gone(ctx, item.clone_id, "recover", timeout=options.delete_timeout)
             emit(item.source_id, "recover", "done", item.action)
             done.append((item, None))

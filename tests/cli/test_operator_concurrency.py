@@ -104,8 +104,9 @@ def test_a_campaign_refuses_another_cloud(tmp_path: Path, command: str) -> None:
         if command == "finalize":  # a finished campaign that kept its sources
             ran = op.run("run", "--all", "--yes", "--allow-downtime", "--keep-source", "60")
             assert ran.returncode == 0, ran
-        else:  # an unfinished one: the process died after the 5th change to the cloud
-            fake.set_faults(op.cloud_path, crash_at=5)
+        else:  # an unfinished one: the process died after the 4th change to the cloud (the canary's flip, after
+            # its clone and the verify's temporary floating IP came and went; before its retire)
+            fake.set_faults(op.cloud_path, crash_at=4)
             assert op.run("run", "--all", "--yes", "--allow-downtime", "--parallel", "2").returncode == 137
             fake.clear_faults(op.cloud_path)
         campaign = op.campaign_id()

@@ -87,7 +87,8 @@ def test_rollback_never_moves_a_floating_ip_onto_a_source_being_retired(tmp_path
     with Operator(tmp_path, sample=2) as op:
         before = op.state()
         source = op.ids[0]
-        fake.set_faults(op.cloud_path, crash_at=3)  # fip-swap: create, flip, retire; died right after the retire
+        # fip-swap: create, the verify's temporary floating IP (create, release), flip, retire; died right after it
+        fake.set_faults(op.cloud_path, crash_at=5)
         crashed = op.run("run", "--lb", source, "--yes")
         assert crashed.returncode == 137, crashed
         fake.clear_faults(op.cloud_path)

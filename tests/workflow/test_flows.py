@@ -29,7 +29,7 @@ def names(flow: Any) -> list[str]:
 
 
 MAIN_PREFIX = ["snapshot", "preflight"]
-CLONE_STEPS = ["create-clone", "wait-ready", "flip", "post-flip-check", "drain"]
+CLONE_STEPS = ["create-clone", "wait-ready", "verify", "flip", "post-flip-check", "watch", "drain"]
 
 
 @pytest.mark.parametrize(

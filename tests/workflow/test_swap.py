@@ -28,7 +28,9 @@ def test_strategy_ends_done_with_invariants(tmpl, tmp_path: Path, strategy: str)
 
 def test_fip_swap_api_calls_stay_within_budget(tmpl, tmp_path: Path) -> None:
     _before, after, _result = run_with_fault(scenario(tmpl, tmp_path, "fip-swap"))
-    assert after["calls"] <= 40, after["calls"]
+    # 40, plus the verify's temporary floating IP (4 calls) and the 60 s watch (the source once, then the
+    # clone's graph and statistics every 10 s)
+    assert after["calls"] <= 60, after["calls"]
 
 
 def test_keep_source_then_finalize(tmpl, tmp_path: Path) -> None:

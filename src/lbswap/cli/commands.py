@@ -522,6 +522,12 @@ def _swap_options(args: argparse.Namespace) -> Any:
         image_owner=args.image_owner,
         force=args.force,
         repair=args.repair,
+        verify=args.verify,
+        verify_path=args.verify_path,
+        verify_host=args.verify_host,
+        verify_udp_payload=args.verify_udp_payload,
+        watch=args.watch,
+        watch_max_errors=args.watch_max_errors,
     )
 
 
@@ -862,7 +868,9 @@ def cmd_fake_publish_image(args: argparse.Namespace) -> int:
     from lbswap.clouds import fake
 
     cloud = fake.FakeCloud(args.path)
-    image = cloud.publish_image(args.name, tuple(args.tag or ["amphora"]))
+    image = cloud.publish_image(
+        args.name, tuple(args.tag or ["amphora"]), fault=args.fault, fault_after=args.fault_after
+    )
     cloud.close()
     emit(model.to_json(image), args.format, table=lambda d: print(f"published image {d['id']} ({d['name']})"))
     return 0
@@ -904,7 +912,14 @@ def cmd_local(args: argparse.Namespace) -> int:
             seed(cloud, [shape for shape in sample_shapes(args.sample) if shape[0] not in existing])
             result = cloud.status()
     elif args.action == "publish-image":
-        result = to_plain(cloud.publish_image(args.name, args.tag or ["amphora"], template=args.template))
+        image = cloud.publish_image(
+            args.image or args.name,
+            args.tag or ["amphora"],
+            template=args.template,
+            fault=args.fault,
+            fault_after=args.fault_after,
+        )
+        result = to_plain(image)
     else:
         result = getattr(cloud, args.action)()
     emit(result, args.format)
@@ -963,6 +978,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"failover includes a modeled rebuild window of {data['rebuild_window_seconds']:g} s "
             "(stands for Octavia's VM boot and plugging; real clouds take longer)"
         )
+        for r in data["results"]:
+            if r.get("scenario") == "bad-image":  # the fip-swap to a broken image: caught before the flip?
+                print(f"bad image: {r['lb']} {r['state']} (verify {r['verify']}), {r['failed']} failed new connections")
         print(f"report: {data['report']}\ntimeline: {data['timeline']}")
 
     emit(result, args.format, table=table)

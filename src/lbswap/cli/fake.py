@@ -9,7 +9,7 @@ import argparse
 
 from lbswap.cli import commands
 from lbswap.cli.base import DocumentCommand
-from lbswap.cli.options import non_negative_float, positive_int, probability, subnet_free
+from lbswap.cli.options import add_fault_options, non_negative_float, positive_int, probability, subnet_free
 
 
 class FakeSeed(DocumentCommand):
@@ -94,6 +94,7 @@ class FakePublishImage(DocumentCommand):
         parser.add_argument("path", metavar="PATH")
         parser.add_argument("--name", default="amphora-new", help="the image name (default amphora-new)")
         parser.add_argument("--tag", action="append", default=[], help="repeatable (default amphora)")
+        add_fault_options(parser)
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:

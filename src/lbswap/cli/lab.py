@@ -6,7 +6,7 @@ import argparse
 
 from lbswap.cli import commands
 from lbswap.cli.base import DocumentCommand
-from lbswap.cli.options import non_negative_float, non_negative_int
+from lbswap.cli.options import add_fault_options, non_negative_float, non_negative_int
 
 
 class Local(DocumentCommand):
@@ -34,6 +34,8 @@ class Local(DocumentCommand):
         parser.add_argument("--name", default="amphora-new", help="publish-image: the image name")
         parser.add_argument("--tag", action="append", default=[], help="publish-image: tags (default amphora)")
         parser.add_argument("--template", default="v2", choices=("v1", "v2"), help="publish-image: haproxy template")
+        parser.add_argument("image", nargs="?", help="publish-image: the image name (as --name)")
+        add_fault_options(parser)
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:

@@ -93,6 +93,48 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="KIND[,KIND]",
         help="proceed with load balancers held by: kubernetes, cluster-api, heat, magnum, tagged",
     )
+    check = parser.add_argument_group("verify and watch (fip-swap)")
+    check.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="flip without first sending traffic through the clone on a temporary floating IP",
+    )
+    check.add_argument("--verify-path", default="/", metavar="PATH", help="HTTP path the verify requests (default /)")
+    check.add_argument("--verify-host", metavar="NAME", help="Host header and TLS SNI the verify sends")
+    check.add_argument(
+        "--verify-udp-payload", metavar="TEXT", help="a datagram a UDP listener answers (else UDP is not verified)"
+    )
+    check.add_argument(
+        "--watch",
+        type=non_negative_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="after the flip, watch the clone this long and flip back by itself if it fails (default 60; 0: off)",
+    )
+    check.add_argument(
+        "--watch-max-errors",
+        type=non_negative_int,
+        default=2,
+        metavar="N",
+        help="the watch flips back once request errors plus failed probes pass N (default 2)",
+    )
+
+
+def add_fault_options(parser: argparse.ArgumentParser) -> None:
+    """publish-image: an image whose amphorae show a fault (fake: to the modeled probe; local: to real packets)."""
+    parser.add_argument(
+        "--fault",
+        choices=("refuse", "http-503", "reset", "stall"),
+        help="publish-image: every amphora booted from it refuses, answers 503, resets or stalls its listeners",
+    )
+    parser.add_argument(
+        "--fault-after",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="publish-image: the fault shows only this long after the amphora started",
+    )
 
 
 def finite(text: str) -> float:

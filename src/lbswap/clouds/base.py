@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from lbswap.errors import CloudError
@@ -42,6 +43,24 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe of one listener (see :meth:`Cloud.probe_listener`).
+
+    ``ok``: the exchange the protocol calls for completed (TCP: connected and not reset or closed at once;
+    HTTP: a response with a status; TLS: a handshake, then a response; UDP: a reply). ``error`` says what went
+    wrong otherwise (``refused``, ``reset``, ``timeout``, ``closed``, ...). ``reachable`` is False when this
+    backend cannot send traffic to the address at all: then nothing is known about the listener.
+    """
+
+    ok: bool
+    status: int | None = None
+    cert_fingerprint: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    reachable: bool = True
 
 
 @runtime_checkable
@@ -192,6 +211,28 @@ class Cloud(Protocol):
 
     def delete_floating_ip(self, fip_id: str) -> None:
         """Release a floating IP; a missing one is not an error."""
+        ...
+
+    def probe_listener(
+        self,
+        address: str,
+        port: int,
+        protocol: str,
+        *,
+        path: str = "/",
+        host: str | None = None,
+        sni: str | None = None,
+        payload: bytes | None = None,
+        timeout: float = 3.0,
+    ) -> ProbeResult:
+        """Send one request to a listener through a floating IP, from where the backend's clients are
+        (openstack: this host; local: the lab's client namespace; fake: modeled from the image the load
+        balancer behind ``address`` booted). HTTP: ``GET path`` with ``Host: host``; TERMINATED_HTTPS: the
+        same over TLS with ``sni`` (certificate fingerprint in the result); UDP: ``payload``, one datagram back.
+
+        Never raises for what the listener did (refused, reset, timed out): that is the result. A backend that
+        cannot reach the address returns ``reachable=False``.
+        """
         ...
 
     # --- pre-flight -----------------------------------------------------------------------------------

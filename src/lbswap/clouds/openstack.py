@@ -46,7 +46,8 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from lbswap.clouds.base import SystemClock
+from lbswap.clouds import reach
+from lbswap.clouds.base import ProbeResult, SystemClock
 from lbswap.errors import (
     CloudError,
     CloudTimeout,
@@ -600,6 +601,21 @@ class OpenStackCloud:
     def delete_floating_ip(self, fip_id: str) -> None:
         with contextlib.suppress(NotFound):
             self._neutron("DELETE", f"/floatingips/{fip_id}", f"delete floating IP {fip_id}")
+
+    def probe_listener(
+        self,
+        address: str,
+        port: int,
+        protocol: str,
+        *,
+        path: str = "/",
+        host: str | None = None,
+        sni: str | None = None,
+        payload: bytes | None = None,
+        timeout: float = 3.0,
+    ) -> ProbeResult:
+        """Plain sockets from this host to the floating IP (where an operator's clients would come from)."""
+        return reach.probe(address, port, protocol, path=path, host=host, sni=sni, payload=payload, timeout=timeout)
 
     # --- pre-flight -----------------------------------------------------------------------------------
 

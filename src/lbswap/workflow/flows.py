@@ -25,6 +25,7 @@ from lbswap.workflow.tasks import (
     SwapContext,
     WaitReady,
 )
+from lbswap.workflow.verify import VerifyClone, Watch
 
 # step outputs the runner reads back, named once (resume depends on them)
 SOURCE = "source"
@@ -42,7 +43,8 @@ def build(strategy: str, phase: str, ctx: SwapContext) -> Any:
     if phase == "main":
         flow.add(Snapshot(ctx), Preflight(ctx))
         if strategy == "fip-swap":
-            flow.add(CreateClone(ctx), WaitReady(ctx), Flip(ctx), PostFlipCheck(ctx), Drain(ctx))
+            flow.add(CreateClone(ctx), WaitReady(ctx), VerifyClone(ctx))
+            flow.add(Flip(ctx), PostFlipCheck(ctx), Watch(ctx), Drain(ctx))
         return flow
     if strategy == "fip-swap":
         flow.add(Retire(ctx))

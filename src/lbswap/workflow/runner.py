@@ -106,6 +106,8 @@ class SwapResult:
     #: seconds between the first and the last flip of this load balancer (one compare-and-swap per floating
     #: IP, in sequence): in that window some of its floating IPs reach the clone and others still the source
     flip_window_seconds: float | None = None
+    verify: dict[str, Any] | None = None  # the traffic check of the clone before the flip (workflow/verify.py)
+    watch: dict[str, Any] | None = None  # the watch after the flip
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,6 +156,7 @@ class _Swap:
             kubernetes=bool(plan.get("kubernetes")),
             emit=self.emit,
             record_flip=self.record_flip,
+            record_result=self.record_result,
             check=runner.guard.check,
             saved_source=row.private.get("source"),
             save_source=self.save_source,
@@ -179,6 +182,11 @@ class _Swap:
             self.row.result["flips"].append(flip)
             times = [f["at"] for f in self.row.result["flips"] if not f.get("back") and f.get("at") is not None]
             self.row.result["flip_window_seconds"] = round(max(times) - min(times), 3) if times else None
+            self.save()
+
+    def record_result(self, key: str, value: Any) -> None:
+        with self._lock:
+            self.row.result[key] = value
             self.save()
 
     def save_source(self, source: dict[str, Any]) -> None:

@@ -30,7 +30,16 @@ from lbswap.errors import (
     SwapFailed,
     WaitFailed,
 )
-from lbswap.model import MARKER_CAMPAIGN, FloatingIP, LBSummary, LoadBalancer, from_json, to_json
+from lbswap.model import (
+    MARKER_CAMPAIGN,
+    MARKER_CLONE_OF,
+    MARKER_TEMP_FIP,
+    FloatingIP,
+    LBSummary,
+    LoadBalancer,
+    from_json,
+    to_json,
+)
 from lbswap.rotation import ImageCatalog
 
 LOG = logging.getLogger(__name__)
@@ -52,6 +61,16 @@ class SwapOptions:
     image_owner: str | None = None
     force: bool = False  # rebuild amphorae already on the newest image (a CA or heartbeat key changed)
     repair: bool = False  # a source in ERROR may be failed over (repair)
+    # verify the clone with traffic before the flip, watch it after (workflow/verify.py)
+    verify: bool = True
+    verify_path: str = "/"
+    verify_host: str | None = None
+    verify_udp_payload: str | None = None
+    verify_timeout: float = 5.0  # one probe
+    verify_settle: float = 10.0  # a new temporary floating IP may take this long to carry traffic
+    watch: float = 60.0  # 0: no watch
+    watch_max_errors: int = 2
+    watch_interval: float = 2.0
 
 
 class CreationSlots:
@@ -95,6 +114,8 @@ class SwapContext:
     kubernetes: bool = False
     emit: Callable[[str, str, str], None] = lambda step, status, message: None
     record_flip: Callable[[dict[str, Any]], None] = lambda flip: None
+    #: a key of the swap's result (``verify``, ``watch``) and its value, kept in the journal
+    record_result: Callable[[str, Any], None] = lambda key, value: None
     #: at every step start and poll: raises StopSwap when the campaign must stop (signal, lease, journal)
     check: Callable[[], None] = lambda: None
     #: the snapshot this swap took, kept in the journal apart from taskflow's storage so that a resume whose
@@ -312,8 +333,25 @@ def move_back(ctx: SwapContext, source: LoadBalancer, targets: dict[str, tuple[s
 
 
 def delete_clones(ctx: SwapContext, step: str) -> None:
+    release_temp_fips(ctx)  # a temporary floating IP on a clone would make the delete refuse (I8)
     for clone in find_clones(ctx):
         wait_gone(ctx, clone.id, step, timeout=ctx.options.delete_timeout)
+
+
+def temp_fip_tags(ctx: SwapContext) -> list[str]:
+    """The tags of the temporary floating IP the verify puts on this swap's clone."""
+    return [MARKER_TEMP_FIP, MARKER_CAMPAIGN + ctx.campaign_id, MARKER_CLONE_OF + ctx.lb_id]
+
+
+def release_temp_fips(ctx: SwapContext) -> list[str]:
+    """Release every temporary floating IP of this campaign and source, found by tag; returns their addresses."""
+    tags = set(temp_fip_tags(ctx))
+    released = []
+    for fip in ctx.cloud.list_floating_ips(tag=MARKER_TEMP_FIP):
+        if tags <= set(fip.tags):
+            ctx.cloud.delete_floating_ip(fip.id)
+            released.append(fip.floating_ip_address)
+    return released
 
 
 # --- steps ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lbswap.clouds.base import validation_failure
+from lbswap.clouds.base import ProbeResult, validation_failure
 from lbswap.clouds.fake.clock import FakeClock
 from lbswap.clouds.fake.faults import EXIT_CRASH, SIDE_EFFECTS, due_fault, read_fails
 from lbswap.clouds.fake.neutron import active_connections, fips_of, get_fip, move, new_fip, subnet_used
@@ -33,6 +33,7 @@ from lbswap.clouds.fake.octavia import (
     summary,
     usage,
 )
+from lbswap.clouds.fake.probe import FAULTS, model_probe
 from lbswap.clouds.fake.store import Session, open_db, request_id, unusable
 from lbswap.errors import CloudError, CloudTimeout, ConfigError, NotFound, PreconditionFailed
 from lbswap.model import (
@@ -312,6 +313,23 @@ class FakeCloud:
         with self._call("delete_floating_ip", fip_id=fip_id) as state:
             state["fips"].pop(fip_id, None)
 
+    def probe_listener(
+        self,
+        address: str,
+        port: int,
+        protocol: str,
+        *,
+        path: str = "/",
+        host: str | None = None,
+        sni: str | None = None,
+        payload: bytes | None = None,
+        timeout: float = 3.0,
+    ) -> ProbeResult:
+        """Modeled from the state (probe.py): no packet is sent, and no API call is counted (the injected
+        API faults do not apply to traffic)."""
+        with self._state(write=False) as state:
+            return model_probe(state, address, port, protocol, timeout=timeout)
+
     # --- pre-flight -----------------------------------------------------------------------------------
 
     def get_quota(self, project_id: str) -> QuotaUsage:
@@ -363,9 +381,16 @@ class FakeCloud:
 
     # --- operator and test helpers (not part of the Cloud protocol) -----------------------------------
 
-    def publish_image(self, name: str, tags: Sequence[str] = ("amphora",)) -> Image:
+    def publish_image(
+        self, name: str, tags: Sequence[str] = ("amphora",), *, fault: str | None = None, fault_after: float = 0.0
+    ) -> Image:
+        """A newer image; with ``fault`` every amphora booted from it shows that fault to the modeled probe
+        (from ``fault_after`` seconds after it booted)."""
+        if fault is not None and fault not in FAULTS:
+            raise CloudError(f"Validation failure: unknown image fault {fault}", status_code=400)
+        extra = {"fault": fault, "fault_after": fault_after} if fault else {}
         with self._state(write=True) as state:
-            return from_json(Image, publish(state, name, list(tags)))
+            return from_json(Image, publish(state, name, list(tags), **extra))
 
     def mutate(self, fn: Callable[[dict[str, Any]], Any]) -> Any:
         """Change the state directly (tests and fault setup): ``fn(whole)`` on the whole cloud as one document,

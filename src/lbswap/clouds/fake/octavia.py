@@ -88,9 +88,10 @@ def images(state: Session, tag: str) -> list[dict[str, Any]]:
     return sorted(tagged, key=lambda i: i["created_at"], reverse=True)
 
 
-def publish(state: Session, name: str, tags: list[str]) -> dict[str, Any]:
+def publish(state: Session, name: str, tags: list[str], **extra: Any) -> dict[str, Any]:
+    """A new image (``extra``: e.g. a fault that every amphora booted from it shows, see probe.py)."""
     created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(state["clock"])) + f".{state['seq']:06d}"
-    image = {"id": new_id(state, "image"), "name": name, "tags": tags, "created_at": created}
+    image = {"id": new_id(state, "image"), "name": name, "tags": tags, "created_at": created, **extra}
     state["images"].append(image)
     return image
 
@@ -110,6 +111,7 @@ def _rebuild_amphora(state: Session, lb: dict[str, Any], amp_id: str) -> None:
             amp["compute_id"] = new_id(state, "compute")
             amp["image_id"] = _boot_image(state, lb)
             amp.update(_born(state))
+            amp["booted_at"] = state["clock"]  # a --fault-after fault of its image counts from here
 
 
 CERT_VALIDITY = 30 * 86400.0  # what Octavia 19 gave an amphora certificate on the tier 2 stack
@@ -202,6 +204,7 @@ def create(state: Session, body: dict[str, Any]) -> dict[str, Any]:
                 "status": "ALLOCATED",
                 "compute_id": "",
                 **_born(state),
+                "booted_at": state["clock"],
             }
             for r in roles
         ]

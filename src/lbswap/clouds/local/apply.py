@@ -117,6 +117,19 @@ def spawn_detached(cmd: Sequence[str], *, ns: str | None = None, log: Path | Non
             out.close()
 
 
+def client_probe(prefix: str, args: Sequence[str], timeout: float) -> str:
+    """``python -m lbswap.clouds.reach ARGS`` inside the client namespace (where the lab's clients are): its
+    one line of JSON."""
+    cmd = ["ip", "netns", "exec", names(prefix)["client"], sys.executable, "-m", "lbswap.clouds.reach", *args]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=python_env(), check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise CloudError(f"the probe in the client namespace did not finish in {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        raise CloudError(f"the probe in the client namespace failed: {done.stderr.strip()[-400:]}")
+    return done.stdout
+
+
 # --- the lab: router, client, tenant bridge, members -------------------------------------------------------
 
 
@@ -232,7 +245,13 @@ def amphora_files(prefix: str, amphora: Mapping[str, Any]) -> dict[str, Path]:
 
 
 def amphora_up(
-    prefix: str, amphora: Mapping[str, Any], *, vip: str | None, haproxy_cfg: str, keepalived_cfg: str | None
+    prefix: str,
+    amphora: Mapping[str, Any],
+    *,
+    vip: str | None,
+    haproxy_cfg: str,
+    keepalived_cfg: str | None,
+    fault_nft: str | None = None,
 ) -> None:
     """Plug a new amphora namespace, then start haproxy (and keepalived for ACTIVE_STANDBY) in it.
 
@@ -241,6 +260,8 @@ def amphora_up(
     ns = amphora["ns"]
     _plug(prefix, ns, f"a{amphora['index']}", [amphora["address"]] + ([vip] if vip else []))
     ns_run(ns, ["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"])
+    if fault_nft is not None:  # an image published with the refuse fault (render.render_fault_nft)
+        ns_run(ns, ["nft", "-f", "-"], stdin=fault_nft)
     run_dir(prefix)
     files = amphora_files(prefix, amphora)
     files["cfg"].write_text(haproxy_cfg)

@@ -6,6 +6,7 @@ lbswap that asked is killed. Statuses are derived on read: a worker that died ha
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lbswap.clouds.base import SystemClock, summary_of
+from lbswap.clouds.base import ProbeResult, SystemClock, summary_of
 from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
 from lbswap.clouds.local.body import new_lb
@@ -166,11 +167,24 @@ class LocalCloud:
             if flush_conntrack is not None:
                 state["flush_conntrack"] = bool(flush_conntrack)
 
-    def publish_image(self, name: str, tags: Sequence[str] = ("amphora",), template: str = "v2") -> Image:
+    def publish_image(
+        self,
+        name: str,
+        tags: Sequence[str] = ("amphora",),
+        template: str = "v2",
+        *,
+        fault: str | None = None,
+        fault_after: float = 0.0,
+    ) -> Image:
+        """A newer amphora image. With ``fault`` every amphora booted from it shows it on every listener (see
+        render.fault_rules): from the start, or only ``fault_after`` seconds after the amphora started."""
         if template not in render.TEMPLATES:
             raise _bad(f"unknown image template {template}")
+        if fault is not None and fault not in render.FAULTS:
+            raise _bad(f"unknown image fault {fault}")
         with self._state() as state:
-            return from_json(Image, st.publish(state, name, list(tags), template))
+            image = st.publish(state, name, list(tags), template, fault=fault, fault_after=fault_after)
+            return from_json(Image, image)
 
     # --- reading --------------------------------------------------------------------------------------------
 
@@ -361,6 +375,28 @@ class LocalCloud:
         with self._state() as state:
             if state["fips"].pop(fip_id, None) is not None:
                 apply.load_nft(self.prefix, render.render_nft(state["fips"].values()))
+
+    def probe_listener(
+        self,
+        address: str,
+        port: int,
+        protocol: str,
+        *,
+        path: str = "/",
+        host: str | None = None,
+        sni: str | None = None,
+        payload: bytes | None = None,
+        timeout: float = 3.0,
+    ) -> ProbeResult:
+        """From the lab's client namespace, through the router's floating IP translation, like every client."""
+        args = [address, str(port), protocol, "--path", path, "--timeout", str(timeout)]
+        args += ["--host", host] if host else []
+        args += ["--sni", sni] if sni else []
+        args += ["--payload-hex", payload.hex()] if payload else []
+        try:
+            return from_json(ProbeResult, json.loads(apply.client_probe(self.prefix, args, timeout + 15.0)))
+        except (CloudError, ValueError) as exc:
+            return ProbeResult(ok=False, error=f"could not probe from the client namespace: {exc}", reachable=False)
 
     # --- pre-flight -----------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 
 MAXCONN = 8000  # haproxy cannot raise its FD limit past 20000 here; 8000 fits (local-dataplane-facts.md)
 NFT_TABLE = "lbswap_fip"
+FAULT_TABLE = "lbswap_fault"
 ALGORITHMS = {"ROUND_ROBIN": "roundrobin", "LEAST_CONNECTIONS": "leastconn", "SOURCE_IP": "source"}
 TEMPLATES = ("v1", "v2")
 
@@ -26,11 +27,17 @@ def _ms(value: Any, default: int) -> int:
 
 
 def render_haproxy(
-    lb: Mapping[str, Any], *, amphora: Mapping[str, Any], image: Mapping[str, Any], stats_socket: str
+    lb: Mapping[str, Any],
+    *,
+    amphora: Mapping[str, Any],
+    image: Mapping[str, Any],
+    stats_socket: str,
+    started_at: float = 0.0,
 ) -> str:
     """The haproxy configuration of one amphora: the image's template, then a frontend per listener and a
     backend per pool. HTTP responses name the amphora and image in headers; every backend connects from
-    the amphora's own address, so a member can tell a TCP client which amphora it came through."""
+    the amphora's own address, so a member can tell a TCP client which amphora it came through. An image
+    published with a fault gets it here (see :func:`fault_rules`), from ``fault_after`` s after ``started_at``."""
     head = _template(str(image.get("template", "v1"))).substitute(maxconn=MAXCONN, stats_socket=stats_socket)
     lines = [head.rstrip("\n"), ""]
     vip = lb["vip_address"]
@@ -43,6 +50,7 @@ def render_haproxy(
             f"    maxconn {_connection_limit(listener)}",
             f"    timeout client {_ms(listener.get('timeout_client_data'), 50000)}ms",
         ]
+        lines += fault_rules(image, mode, fault_from(image, started_at))
         if mode == "http":
             lines += [
                 "    option httplog",
@@ -57,6 +65,64 @@ def render_haproxy(
     for pool in lb.get("pools", []):
         lines += _backend(pool, amphora, lb.get("listeners", []))
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+FAULTS = ("refuse", "http-503", "reset", "stall")
+STALL_SECONDS = 3600  # "never answers" within any probe's patience
+
+
+def fault_from(image: Mapping[str, Any], started_at: float) -> int | None:
+    """Epoch second from which an amphora started at ``started_at`` shows its image's fault (None: no fault;
+    0: from the start)."""
+    if not image.get("fault"):
+        return None
+    after = float(image.get("fault_after") or 0.0)
+    return int(started_at + after + 0.999) if after > 0 else 0
+
+
+def fault_rules(image: Mapping[str, Any], mode: str, since: int | None) -> list[str]:
+    """A frontend's lines for its image's fault. ``http-503``: every request answered 503 (on a TCP listener,
+    which has no HTTP to answer with, the connection is reset); ``reset``: the connection is reset right after
+    the accept; ``stall``: accepted, never answered. ``refuse`` is no haproxy rule (haproxy would still accept):
+    see :func:`render_fault_nft`. ``since`` from :func:`fault_from`: haproxy's ``date`` gates the rules."""
+    fault = image.get("fault")
+    if since is None or fault not in ("http-503", "reset", "stall"):
+        return []
+    when = f" if {{ date ge {since} }}" if since else ""
+    if fault == "http-503" and mode == "http":
+        return [f"    http-request return status 503{when}"]
+    if fault in ("http-503", "reset"):
+        return [f"    tcp-request connection reject{when}"]
+    if mode == "http":
+        return [f"    timeout tarpit {STALL_SECONDS}s", f"    http-request tarpit{when}"]
+    lines = [f"    tcp-request inspect-delay {STALL_SECONDS}s"]
+    if since:
+        lines.append(f"    tcp-request content accept if !{{ date ge {since} }}")
+    return [*lines, "    tcp-request content accept if WAIT_END"]
+
+
+def render_fault_nft(image: Mapping[str, Any], vip: str, ports: Iterable[int], since: int | None) -> str | None:
+    """For an image with the ``refuse`` fault: an nftables table in the amphora's namespace that answers every
+    new connection to the listeners with a reset, as a host where nothing listens (None for any other image).
+    ``meta time`` gates it from ``since`` (epoch seconds) on, so it needs no reload later."""
+    listed = sorted(set(ports))
+    if since is None or image.get("fault") != "refuse" or not listed:
+        return None
+    when = f" meta time >= {since}" if since else ""
+    port_set = "{ " + ", ".join(str(p) for p in listed) + " }"
+    return "\n".join(
+        [
+            f"table ip {FAULT_TABLE}",
+            f"delete table ip {FAULT_TABLE}",
+            f"table ip {FAULT_TABLE} {{",
+            "    chain input {",
+            "        type filter hook input priority filter; policy accept;",
+            f"        ip daddr {vip} tcp dport {port_set} tcp flags syn{when} reject with tcp reset",
+            "    }",
+            "}",
+            "",
+        ]
+    )
 
 
 def _connection_limit(listener: Mapping[str, Any]) -> int:

@@ -164,8 +164,24 @@ def images_with_tag(state: Mapping[str, Any], tag: str) -> list[dict[str, Any]]:
     return sorted((i for i in state["images"] if tag in i["tags"]), key=lambda i: i["created_at"], reverse=True)
 
 
-def publish(state: dict[str, Any], name: str, tags: list[str], template: str) -> dict[str, Any]:
-    image = {"id": new_id(state), "name": name, "tags": tags, "created_at": now_iso(), "template": template}
+def publish(
+    state: dict[str, Any],
+    name: str,
+    tags: list[str],
+    template: str,
+    *,
+    fault: str | None = None,
+    fault_after: float = 0.0,
+) -> dict[str, Any]:
+    image: dict[str, Any] = {
+        "id": new_id(state),
+        "name": name,
+        "tags": tags,
+        "created_at": now_iso(),
+        "template": template,
+    }
+    if fault:
+        image.update(fault=fault, fault_after=float(fault_after))
     state["images"].append(image)
     return image
 

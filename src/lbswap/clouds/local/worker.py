@@ -29,12 +29,15 @@ def _image(state: dict[str, Any], image_id: str) -> dict[str, Any]:
 
 def start_amphora(cloud: LocalCloud, lb: dict[str, Any], amphora: dict[str, Any], image: dict[str, Any]) -> None:
     files = apply.amphora_files(cloud.prefix, amphora)
-    cfg = render.render_haproxy(lb, amphora=amphora, image=image, stats_socket=str(files["sock"]))
+    started = time.time()
+    cfg = render.render_haproxy(lb, amphora=amphora, image=image, stats_socket=str(files["sock"]), started_at=started)
+    ports = [li["protocol_port"] for li in lb.get("listeners", [])]
+    fault_nft = render.render_fault_nft(image, lb["vip_address"], ports, render.fault_from(image, started))
     keepalived = None
     if lb["topology"] == "ACTIVE_STANDBY":
         keepalived = render.render_keepalived(lb, amphora=amphora, prefix=st.TENANT_PREFIX, router_id=lb["vrid"])
     vip = lb["vip_address"] if lb["topology"] == "SINGLE" else None
-    apply.amphora_up(cloud.prefix, amphora, vip=vip, haproxy_cfg=cfg, keepalived_cfg=keepalived)
+    apply.amphora_up(cloud.prefix, amphora, vip=vip, haproxy_cfg=cfg, keepalived_cfg=keepalived, fault_nft=fault_nft)
 
 
 def wait_answering(cloud: LocalCloud, lb: dict[str, Any]) -> None:
