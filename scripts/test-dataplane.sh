@@ -16,7 +16,8 @@ if [ "${CI:-}" = "true" ]; then
   args+=(-rs)  # show why, should anything skip; the fixtures fail instead of skipping under CI
 fi
 footprint() {
-  { ip netns list | awk '{print "namespace " $1}'; ls /run/lbswap 2>/dev/null | sed 's|^|directory /run/lbswap/|'; } \
+  # (no /run/lbswap yet on a fresh machine: ls fails, and under pipefail that must not end the script)
+  { ip netns list | awk '{print "namespace " $1}'; { ls /run/lbswap 2>/dev/null || true; } | sed 's|^|directory /run/lbswap/|'; } \
     | sort
 }
 before=$(footprint)

@@ -148,11 +148,12 @@ class Journal:
                 _sqlite_pragmas(self._db, None)
                 if existed:
                     self._check_version()
-                self._db.executescript(_SCHEMA)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-                self._migrate()
+                if not existed or not self._current():  # a journal in use is only read here (status)
+                    self._db.executescript(_SCHEMA)
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    )
+                    self._migrate()
         except sqlite3.DatabaseError as exc:
             raise _database_error(self.path, exc) from None
 
@@ -169,6 +170,14 @@ class Journal:
                 f"journal {self.path} was written by a newer lbswap (journal schema {version}, this lbswap "
                 f"reads up to {SCHEMA_VERSION}): upgrade lbswap to resume its campaigns"
             )
+
+    def _current(self) -> bool:
+        """Every lbswap table exists, at this schema version: nothing to create or migrate."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"lbswap_meta", "lbswap_campaigns", "lbswap_swaps", "lbswap_leases"} <= tables:
+            return False
+        row = self._db.execute("SELECT value FROM lbswap_meta WHERE key='schema_version'").fetchone()
+        return row is not None and int(row[0]) == SCHEMA_VERSION
 
     def _migrate(self) -> None:
         row = self._db.execute("SELECT value FROM lbswap_meta WHERE key='schema_version'").fetchone()
@@ -501,6 +510,10 @@ def check_writable(path: Path) -> None:
 
 def _database_error(path: Path, exc: sqlite3.DatabaseError) -> JournalError:
     text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return StorageError(
+            f"journal {path} is busy: another lbswap process holds it locked ({exc}); retry once it is done"
+        )
     if "full" in text or "readonly" in text or "read-only" in text or "unable to open" in text or "i/o" in text:
         return StorageError(f"journal {path}: cannot write ({exc}): free space or fix permissions, then retry")
     return JournalError(
@@ -532,7 +545,9 @@ def _crash_point() -> None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL with synchronous=NORMAL: a commit survives the process being killed (what resume is for), without
     # an fsync per taskflow state change; only a power loss can drop the last commits, which resume re-runs.
-    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
+    if not mode or str(mode[0]).lower() != "wal":  # switching needs the file to itself: only when it is not yet
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 

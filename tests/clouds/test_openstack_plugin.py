@@ -15,7 +15,7 @@ import pytest
 
 from lbswap.clouds.openstack import OpenStackCloud
 from tests.clouds import openstack_stack as stack
-from tests.clouds.test_openstack import check_done, cloud, clouds_yaml, conn, make_source, net  # noqa: F401
+from tests.clouds.test_openstack import NO_PROBES, check_done, cloud, clouds_yaml, conn, make_source, net  # noqa: F401
 from tests.conftest import SRC
 
 pytestmark = [
@@ -51,7 +51,7 @@ def test_a_swap_through_the_openstack_client(
     journal = ["--journal", str(tmp_path / "journal.sqlite")]
     upgrade = ["loadbalancer", "upgrade"]
     run = _openstack(
-        [*upgrade, "run", "--lb", source.id, "--yes", "--drain-timeout", "0", *journal, "-f", "json"],
+        [*upgrade, "run", "--lb", source.id, "--yes", "--drain-timeout", "0", *NO_PROBES, *journal, "-f", "json"],
         tmp_path,
         clouds_yaml,
     )
