@@ -84,7 +84,7 @@ def footprint(prefix: str, state_dir: Path, into: Footprint | None = None) -> Fo
             seen.links |= {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()} - {"lo"}
     pids = set()
     for pidfile in Path("/run/lbswap", prefix).glob("*pid"):
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a pid file being written reads empty
             pids.add(int(pidfile.read_text().split()[0]))
     for key, name, netns, argv in _processes():
         if netns in seen.netns or str(state_dir) in argv or key[0] in pids:

@@ -98,7 +98,10 @@ def test_demo_leaves_nothing_behind(tmp_path: Path) -> None:
     def sample() -> None:  # gather the demo's processes and namespaces while it runs
         nonlocal seen
         while not stop.wait(0.5):
-            seen = footprint(st.lab_prefix(cloud_dir), cloud_dir, seen)
+            try:
+                seen = footprint(st.lab_prefix(cloud_dir), cloud_dir, seen)
+            except (OSError, ValueError, IndexError):  # a file read while being written: sample again
+                continue
 
     sampler = threading.Thread(target=sample)
     sampler.start()
