@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The local cloud's test: set up (idempotent), bring the cloud up, run the tests marked `localcloud` against it
+# (real Octavia with namespace amphorae: create, serve at the VIP, ONLINE from heartbeats, failover, cascade
+# delete), bring it down whatever happens, and check that `down` left nothing. Prints timings and memory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${LBSWAP_LOCALCLOUD_DIR:-/opt/lbswap-localcloud}
+[ -x .venv/bin/python ] || bash scripts/setup.sh
+bash scripts/setup-localcloud.sh
+
+leftovers() { # what `down` must not leave: namespaces, links, cgroup, databases, vhost, processes
+  local left=()
+  ip netns list | grep -qE '^lc(amp|m|c)-' && left+=("namespaces: $(ip netns list | grep -E '^lc(amp|m|c)-' | tr '\n' ' ')")
+  ip -o link show | awk -F': ' '{print $2}' | grep -qE '^lc[bp][0-9a-f]{11}' && left+=("links")
+  [ -d /sys/fs/cgroup/unified/lbswap-localcloud ] && left+=("cgroup")
+  mysql -N -e "SHOW DATABASES LIKE 'lc\\_%'" 2>/dev/null | grep -q . && left+=("databases")
+  rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx lbswap-localcloud && left+=("vhost")
+  pgrep -f "$DIR/run/" >/dev/null && left+=("processes: $(pgrep -f "$DIR/run/" | tr '\n' ' ')")
+  pgrep -f amphora-agent >/dev/null && left+=("amphora agents")
+  ((${#left[@]} == 0)) || { echo "test-localcloud: down left ${left[*]}" >&2; return 1; }
+}
+
+finish() {
+  local rc=$? t=$SECONDS
+  bash scripts/local-cloud.sh down || rc=1
+  echo "test-localcloud: down in $((SECONDS - t)) s" >&2
+  leftovers || rc=1
+  exit $rc
+}
+trap finish EXIT
+t=$SECONDS
+bash scripts/local-cloud.sh up
+echo "test-localcloud: up in $((SECONDS - t)) s" >&2
+export OS_CLIENT_CONFIG_FILE="$DIR/clouds.yaml" LBSWAP_LOCALCLOUD_DIR="$DIR"
+.venv/bin/python -m pytest -q -s -p no:cacheprovider -m localcloud tests/localcloud "$@"
