@@ -34,6 +34,8 @@ TENANT_CIDR=10.252.0.0/24
 SERVICES=(octavia-health-manager octavia-worker octavia-api neutron-rpc-server neutron-api)
 
 log() { echo "local-cloud: $*" >&2; }
+T0=$SECONDS
+phase() { log "$(printf '%3d s' $((SECONDS - T0))) $*"; }
 die() {
   log "$*"
   exit 1
@@ -283,16 +285,23 @@ CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
 GRANT ALL ON lc_neutron.* TO '$DB_USER'@'localhost'; GRANT ALL ON lc_neutron.* TO '$DB_USER'@'127.0.0.1';
 GRANT ALL ON lc_octavia.* TO '$DB_USER'@'localhost'; GRANT ALL ON lc_octavia.* TO '$DB_USER'@'127.0.0.1';
 SQL
+  phase "databases and vhost"
   rabbitmqctl -q add_vhost "$VHOST" >/dev/null
   rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null
+  # both migrations at once (the management network's id, unknown yet, does not matter to them)
+  write_octavia_conf pending
+  "$VENV/bin/octavia-db-manage" --config-file "$RUN/octavia.conf" upgrade head >"$DIR/logs/octavia-db.log" 2>&1 &
+  local octavia_db=$!
   "$VENV/bin/neutron-db-manage" --config-file "$RUN/neutron.conf" upgrade heads >"$DIR/logs/neutron-db.log" 2>&1 \
     || die "neutron migrations failed ($DIR/logs/neutron-db.log)"
+  phase "neutron migrated"
   local gunicorn=("$VENV/bin/gunicorn" -w 1 --threads 4 --no-control-socket --chdir "$RUN" --pythonpath "$RUN")
   spawn neutron-api "${gunicorn[@]}" -b "127.0.0.1:$NEUTRON_PORT" neutron_wsgi:application
   spawn neutron-rpc-server "$VENV/bin/neutron-rpc-server" --config-file "$RUN/neutron.conf"
   wait_for 120 "Neutron API" neutron GET /networks
   # the management network: a Neutron network whose bridge carries the controller's address (heartbeats in,
   # the REST driver's TLS out); the tenant network: members, VIPs and the test's client
+  phase "neutron up"
   local mgmt tenant
   read -r -a mgmt <<<"$(make_network lb-mgmt-net "$MGMT_CIDR" "$MGMT_HOST_IP")"
   read -r -a tenant <<<"$(make_network lc-tenant "$TENANT_CIDR" "${TENANT_CIDR%.0/24}.1")"
@@ -301,8 +310,8 @@ SQL
   ip addr replace "$MGMT_HOST_IP/${MGMT_CIDR#*/}" dev "$br"
   ensure_bridge "${tenant[0]}" >/dev/null
   write_octavia_conf "${mgmt[0]}"
-  "$VENV/bin/octavia-db-manage" --config-file "$RUN/octavia.conf" upgrade head >"$DIR/logs/octavia-db.log" 2>&1 \
-    || die "octavia migrations failed ($DIR/logs/octavia-db.log)"
+  wait "$octavia_db" || die "octavia migrations failed ($DIR/logs/octavia-db.log)"
+  phase "networks made, octavia migrated"
   export PYTHONPATH="$RUN/pylib:$REPO/src"
   spawn octavia-api "${gunicorn[@]}" -b "127.0.0.1:$OCTAVIA_PORT" octavia_wsgi:application
   spawn octavia-worker "$VENV/bin/octavia-worker" --config-file "$RUN/octavia.conf"
@@ -310,6 +319,7 @@ SQL
   unset PYTHONPATH
   wait_for 120 "Octavia API" curl -sf "http://127.0.0.1:$OCTAVIA_PORT/v2/lbaas/providers"
   # casts sent before a queue has its consumer are lost on a fresh vhost
+  phase "octavia API up"
   wait_for 120 "octavia-worker's consumer" consuming octavia_provisioning_v2
   wait_for 120 "neutron-rpc-server's consumer" consuming q-plugin
   cat >"$DIR/clouds.yaml" <<YAML
@@ -328,18 +338,24 @@ JSON
     "clouds.yaml: $DIR/clouds.yaml (cloud lbswap-localcloud)"
 }
 
-stop_pid() { # stop_pid FILE: TERM the recorded process group, KILL after 10 s
-  local pid
-  pid=$(cat "$1")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 40); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  fi
-  rm -f "$1"
+stop_services() { # TERM every recorded process group at once, KILL what is left after 5 s
+  local name pid alive pids=()
+  for name in "${SERVICES[@]}"; do
+    [ -f "$RUN/$name.pid" ] || continue
+    pid=$(cat "$RUN/$name.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+    rm -f "$RUN/$name.pid"
+  done
+  for _ in $(seq 20); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.25
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 
 tier2_running() {
@@ -349,9 +365,7 @@ tier2_running() {
 
 down() {
   local quiet=${1:-} name cg ns link
-  for name in "${SERVICES[@]}"; do
-    [ -f "$RUN/$name.pid" ] && stop_pid "$RUN/$name.pid"
-  done
+  stop_services
   # servers: every process of an amphora is in its cgroup (haproxy too, in its nested namespace)
   if [ -d "$CGROUP" ]; then
     for cg in "$CGROUP"/*/; do
