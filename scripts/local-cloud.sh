@@ -253,7 +253,8 @@ is_up() {
 }
 
 consuming() { # consuming QUEUE: the queue has a consumer on our vhost
-  rabbitmqctl -q list_queues -p "$VHOST" name consumers 2>/dev/null | awk -v q="$1" '$1 == q && $2 > 0 {f=1} END {exit !f}'
+  rabbitmqctl -q list_queues -p "$VHOST" name consumers 2>/dev/null \
+    | awk -v q="$1" '$1 == q && $2 > 0 {f=1} END {exit !f}'
 }
 
 up() {

@@ -2,14 +2,14 @@
 # Setup of the local cloud (scripts/local-cloud.sh) on a fresh Debian 12 machine as root: what tier 2 installs
 # (MariaDB, RabbitMQ, the virtualenv with Octavia and Neutron: scripts/setup-openstack.sh; Octavia's amphora
 # agent and its dependencies come with it) plus what an amphora image would carry: haproxy, and the tools the
-# compute driver uses (iproute2, util-linux's unshare, curl). Idempotent.
+# compute driver uses (iproute2, util-linux's unshare, curl, socat standing for the image's rsyslog). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
 bash scripts/setup-openstack.sh
 need=()
-for pkg in haproxy keepalived iproute2 util-linux curl openssl; do
+for pkg in haproxy keepalived iproute2 util-linux curl openssl socat; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -17,6 +17,7 @@ if ((${#need[@]})); then
   $APT install --no-install-recommends "${need[@]}"
 fi
 # the agent must not import a dependency the pins do not cover
-"${LBSWAP_STACK_DIR:-/opt/lbswap-stack}/venv/bin/python" -c 'import octavia.cmd.agent, pyroute2, flask, gunicorn' 2>/dev/null \
+VENV="${LBSWAP_STACK_DIR:-/opt/lbswap-stack}/venv"
+"$VENV/bin/python" -c 'import octavia.cmd.agent, pyroute2, flask, gunicorn' 2>/dev/null \
   || { echo "setup-localcloud: the amphora agent cannot be imported from the stack's venv" >&2; exit 1; }
 echo "setup-localcloud: ready (haproxy $(dpkg-query -W -f='${Version}' haproxy))"

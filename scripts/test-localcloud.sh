@@ -10,9 +10,11 @@ bash scripts/setup-localcloud.sh
 
 leftovers() { # what `down` must not leave: namespaces, links, cgroup, databases, vhost, processes
   local left=()
-  ip netns list | grep -qE '^lc(amp|m|c)-' && left+=("namespaces: $(ip netns list | grep -E '^lc(amp|m|c)-' | tr '\n' ' ')")
+  local ns
+  ns=$(ip netns list | grep -E '^lc(amp|m|c)-' | tr '\n' ' ' || true)
+  [ -n "$ns" ] && left+=("namespaces: $ns")
   ip -o link show | awk -F': ' '{print $2}' | grep -qE '^lc[bp][0-9a-f]{11}' && left+=("links")
-  [ -d /sys/fs/cgroup/unified/lbswap-localcloud ] && left+=("cgroup")
+  [ -d "$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)/lbswap-localcloud" ] && left+=("cgroup")
   mysql -N -e "SHOW DATABASES LIKE 'lc\\_%'" 2>/dev/null | grep -q . && left+=("databases")
   rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx lbswap-localcloud && left+=("vhost")
   pgrep -f "$DIR/run/" >/dev/null && left+=("processes: $(pgrep -f "$DIR/run/" | tr '\n' ' ')")

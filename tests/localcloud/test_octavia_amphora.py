@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from lbswap.localcloud.names import host_veth_name, netns_name
+
 pytestmark = [
     pytest.mark.localcloud,
     pytest.mark.filterwarnings("ignore::openstack.warnings._RemovedInSDKWarning"),
@@ -92,7 +94,7 @@ def plug(cloud: Cloud) -> Iterator[Callable[[str], Guest]]:
         net = cloud.conn.network
         port = net.create_port(network_id=cloud.info["tenant_network_id"], name=f"lc-test-{prefix}", project_id=PROJECT)
         ns = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        outer = "lcp" + port.id.replace("-", "")[:11]
+        outer = host_veth_name(port.id)
         ip = port.fixed_ips[0]["ip_address"]
         guest = Guest(ns=ns, ip=ip, port_id=port.id)
         made.append(guest)
@@ -111,7 +113,7 @@ def plug(cloud: Cloud) -> Iterator[Callable[[str], Guest]]:
         for pid in sh("ip", "netns", "pids", guest.ns, check=False).split():
             subprocess.run(["kill", "-KILL", pid], check=False)
         sh("ip", "netns", "del", guest.ns, check=False)
-        sh("ip", "link", "del", "lcp" + guest.port_id.replace("-", "")[:11], check=False)
+        sh("ip", "link", "del", host_veth_name(guest.port_id), check=False)
         cloud.conn.network.delete_port(guest.port_id, ignore_missing=True)
 
 
@@ -235,7 +237,7 @@ def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
         servers = cloud.servers() - before
         assert len(servers) == 1, f"one amphora for SINGLE, found {servers}"
         (first,) = servers
-        assert netns_list(f"lcamp-{first}"), "the amphora's namespace is missing"
+        assert netns_list(netns_name(first)), "the amphora's namespace is missing"
         listener = lbapi.find_listener("lc-http")
         assert listener is not None and listener.operating_status == "ONLINE"
         amp_pids = server_pids(cloud, first)
@@ -258,7 +260,7 @@ def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
         figures["failover -> VIP served"] = f"{served:.1f} s"
         after = cloud.servers() - before
         assert first not in after and len(after) == 1, f"failover should replace {first}: {after}"
-        assert not netns_list(f"lcamp-{first}"), "the failed-over amphora's namespace is left"
+        assert not netns_list(netns_name(first)), "the failed-over amphora's namespace is left"
         assert not (Path(cloud.info["cgroup_dir"]) / first).exists(), "the failed-over amphora's cgroup is left"
         wait_until("ONLINE after failover", lambda: cloud.lb(lb.id).operating_status == "ONLINE")
     finally:

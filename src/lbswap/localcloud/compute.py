@@ -41,6 +41,8 @@ from octavia.compute import compute_base
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from lbswap.localcloud.names import bridge_name, find_image, host_veth_name, netns_name
+
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
@@ -56,19 +58,6 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEVICE_OWNER = "compute:lbswap-localcloud"
 BOOT_TIMEOUT = 10.0
 KILL_TIMEOUT = 10.0
-
-
-def netns_name(compute_id: str) -> str:
-    return f"lcamp-{compute_id}"
-
-
-def bridge_name(network_id: str) -> str:
-    """The host bridge of a Neutron network (15 characters at most, as every interface name)."""
-    return "lcb" + network_id.replace("-", "")[:11]
-
-
-def host_veth_name(port_id: str) -> str:
-    return "lcp" + port_id.replace("-", "")[:11]
 
 
 def _run(*cmd: str) -> str:
@@ -92,20 +81,6 @@ def ensure_bridge(network_id: str) -> str:
             raise RuntimeError(f"bridge {name}: {proc.stderr.strip()}")
     _run("ip", "link", "set", name, "up")
     return name
-
-
-def find_image(catalog: list[dict[str, Any]], tag: str | None, owner: str | None) -> dict[str, Any]:
-    """The newest active image with the tag (and owner), as Octavia's Glance lookup answers."""
-    found = [
-        img
-        for img in catalog
-        if img.get("status", "active") == "active"
-        and (not tag or tag in img.get("tags", []))
-        and (not owner or img.get("owner") == owner)
-    ]
-    if not found:
-        raise LookupError(f"no active image with tag {tag!r} and owner {owner!r}")
-    return max(found, key=lambda img: str(img.get("created_at", "")))
 
 
 class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]

@@ -22,6 +22,9 @@ mkdir -p /var/lib/octavia/certs /etc/octavia/interfaces /var/log
 # What the image's build writes: haproxy's group; no strict-limits because the fd hard limit of this host is
 # below what haproxy derives from maxconn and it cannot raise it (no CAP_SYS_RESOURCE).
 printf 'global\n    group nogroup\n    no strict-limits\n' >/var/lib/octavia/haproxy-default-user-group.conf
+# the image's rsyslog, reduced to a file: the agent's gunicorn and haproxy log to this socket
+mkdir -p /run/rsyslog/octavia /var/log/octavia
+socat -u UNIX-RECV:/run/rsyslog/octavia/log,mode=0666 OPEN:/var/log/octavia/syslog.log,creat,append </dev/null &
 export HOME=/var/lib/octavia
 export PATH="/usr/local/bin:$AGENT_BIN:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 exec "$AGENT_BIN/amphora-agent" --config-file /etc/octavia/amphora-agent.conf
