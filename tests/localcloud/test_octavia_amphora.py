@@ -214,6 +214,7 @@ def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
                     "name": "lc-pool",
                     "protocol": "HTTP",
                     "lb_algorithm": "ROUND_ROBIN",
+                    "healthmonitor": {"type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 1, "url_path": "/"},
                     "members": [
                         {"address": backend.ip, "protocol_port": 8080, "subnet_id": cloud.info["tenant_subnet_id"]}
                     ],
@@ -232,14 +233,24 @@ def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
         assert answer
         served = time.monotonic() - started
         figures["create -> ACTIVE"] = f"{active:.1f} s"
-        figures["create -> ONLINE"] = f"{online:.1f} s"
+        figures["create -> load balancer ONLINE"] = f"{online:.1f} s"
         figures["create -> VIP served"] = f"{served:.1f} s"
         servers = cloud.servers() - before
         assert len(servers) == 1, f"one amphora for SINGLE, found {servers}"
         (first,) = servers
         assert netns_list(netns_name(first)), "the amphora's namespace is missing"
-        listener = lbapi.find_listener("lc-http")
-        assert listener is not None and listener.operating_status == "ONLINE"
+        # the listener's and the member's status (haproxy's health check) come with the heartbeats; statistics too
+        wait_until("listener ONLINE", lambda: lbapi.find_listener("lc-http").operating_status == "ONLINE")
+        pool = lbapi.find_pool("lc-pool")
+        wait_until("member ONLINE", lambda: [m.operating_status for m in lbapi.members(pool)] == ["ONLINE"])
+        figures["create -> listener, member ONLINE"] = f"{time.monotonic() - started:.1f} s"
+        for _ in range(3):
+            assert http_get(client, vip) == token
+        stats = wait_until(
+            "statistics from heartbeats",
+            lambda: (st := lbapi.get_load_balancer_statistics(lb.id)).total_connections >= 4 and st,
+        )
+        figures["statistics"] = f"{stats.total_connections} connections, {stats.bytes_out} bytes out"
         amp_pids = server_pids(cloud, first)
         assert any("haproxy" in Path(f"/proc/{p}/comm").read_text() for p in amp_pids if Path(f"/proc/{p}").exists())
         figures["amphora PSS"] = f"{pss_kib(amp_pids) / 1024:.0f} MB ({len(amp_pids)} processes)"
