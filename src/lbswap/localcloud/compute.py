@@ -28,7 +28,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -86,8 +85,6 @@ def ensure_bridge(network_id: str) -> str:
 class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
     """Servers as namespaces on this host (see the module's docstring)."""
 
-    _lock = threading.Lock()
-
     def __init__(self) -> None:
         super().__init__()
         self.conf = CONF.lbswap_localcloud
@@ -112,7 +109,7 @@ class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
         path = self._dir(compute_id)
         if not path.is_dir():
             raise exceptions.NotFound(resource="Instance", id=compute_id)
-        with self._lock, open(path / "lock", "a") as lock:
+        with open(path / "lock", "a") as lock:  # one open file each: flock excludes threads too
             fcntl.flock(lock, fcntl.LOCK_EX)
             meta = json.loads((path / "server.json").read_text())
             try:
@@ -154,7 +151,7 @@ class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
                 return
             port = self.network.get_port(plugged["port_id"])
             if port.device_id == compute_id:
-                self.network.update_port(port.id, device_id="", device_owner="")
+                self.network.update_port(port.id, device_id="")  # unbound; its owner (Octavia) keeps it
         except Exception as e:  # a port Octavia deleted already
             LOG.debug("port %s of %s: %s", plugged["port_id"], compute_id, e)
 
