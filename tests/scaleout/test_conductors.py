@@ -8,6 +8,7 @@ could read it (logs, status, report, the process list).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -129,6 +130,8 @@ def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_boa
         campaign = _post(op, redis_board, "--parallel", "4", "--canary", "1")
         campaign_id = campaign["campaign_id"]
         total = len(campaign["swaps"])
+        side_effects = tmp_path / "side-effects.jsonl"
+        op.env["LBSWAP_TEST_SIDE_EFFECT_LOG"] = str(side_effects)
         conductors = [_conductor(op, redis_board) for _ in range(3)]
         stranger = _conductor(op, redis_board, backend=tmp_path / "other.json")
         killed, stopped, survivor = conductors
@@ -154,6 +157,7 @@ def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_boa
                 timeout=60,
             )
             paused_for = time.monotonic() - paused_at
+            resumed_at = time.time()
         assert paused_for > CLAIM_EXPIRY, "taken over before its claim could expire"
 
         _wait(
@@ -175,6 +179,20 @@ def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_boa
                 ]
                 assert len(creates) == 1, (swap["id"], len(creates))
         stopped_out, survivor_out, stranger_out = survivors
+        # no swap ever had two drivers at once: per swap, the side effects (past the fencing) come from one
+        # conductor, then (after a takeover) from the next, never back and forth; the conductor stopped past
+        # its claim and lease made none on its old swaps once it ran again
+        effects = [json.loads(line) for line in side_effects.read_text().splitlines()]
+        per_swap: dict[str, list[dict[str, Any]]] = {}
+        for effect in sorted(effects, key=lambda e: e["at"]):
+            per_swap.setdefault(effect["swap"], []).append(effect)
+        for lb, calls in per_swap.items():
+            drivers = [c["pid"] for i, c in enumerate(calls) if i == 0 or calls[i - 1]["pid"] != c["pid"]]
+            assert len(drivers) == len(set(drivers)), f"swap {lb}: drivers alternated {drivers}"
+        late = [e for e in effects if e["pid"] == stopped.pid and e["swap"] in paused_swaps and e["at"] > resumed_at]
+        assert not late, f"the stopped conductor acted after it lost its swap: {late}"
+        assert {e["pid"] for e in effects} <= {c.pid for c in conductors}
+        assert len(per_swap) > total // 2, "few swaps made side effects: the hook is not working"
         # the stopped conductor, running again, found its lease gone and stopped without acting
         assert "lost its lease" in stopped_out.stderr, stopped_out
         for lb in killed_swaps + paused_swaps:
@@ -187,7 +205,7 @@ def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_boa
         print(
             f"\nscale-out: {total} swaps, 3 conductors (1 SIGKILLed, 1 SIGSTOPped {paused_for:.1f} s), "
             f"final states {dict(_states(op, campaign_id))}, driven by the two left {driven}, "
-            f"taken over {len(killed_swaps) + len(paused_swaps)}, in {elapsed:.1f} s"
+            f"taken over {len(killed_swaps) + len(paused_swaps)}, side effects {len(effects)}, in {elapsed:.1f} s"
         )
 
         # the password: in no log, no status, no report, no document
@@ -203,16 +221,31 @@ def test_a_failed_canary_starts_no_other_swap_on_any_conductor(tmp_path: Path, r
     op = _operator(tmp_path, sample=12)
     with op:
         before = op.state()
-        campaign = _post(op, redis_board, "--parallel", "4", "--canary", "1")
-        campaign_id = campaign["campaign_id"]
         fake.set_faults(op.cloud_path, fail_at=1, fail_kind="error-status")  # the first clone ends in ERROR
         conductors = [_conductor(op, redis_board) for _ in range(3)]
-        total = len(campaign["swaps"])
-        _wait(
-            "every swap to end",
-            lambda: sum(n for s, n in _states(op, campaign_id).items() if s not in ("pending", "running")) == total,
+        # the operator posts and follows: `--wait` ends when the conductors ended every swap
+        op.env["LBSWAP_JOBBOARD_PASSWORD"] = redis_board.password
+        followed = op.run(
+            "run",
+            "--all",
+            "--yes",
+            "--allow-downtime",
+            "--parallel",
+            "4",
+            "--canary",
+            "1",
+            "--jobboard",
+            redis_board.url,
+            "--wait",
+            "-f",
+            "json",
             timeout=90,
         )
+        del op.env["LBSWAP_JOBBOARD_PASSWORD"]
+        assert followed.returncode == 1, followed  # a swap rolled back, the rest skipped
+        assert followed.json()["state"] == "stopped by the circuit breaker", followed
+        assert "pending" in followed.stderr and "skipped" in followed.stderr, followed  # its progress lines
+        total = len(followed.json()["swaps"])
         _stop_all(conductors)
         states = op.campaigns()[0]["swaps"]
         assert states[0]["state"] == "rolled_back", states[0]

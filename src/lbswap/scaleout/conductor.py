@@ -17,6 +17,7 @@ the swap from the journal, as ``resume`` would.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -25,7 +26,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from lbswap.clouds.base import Cloud
 from lbswap.errors import JournalError, StopSwap, WrongCloud
@@ -37,6 +38,21 @@ from lbswap.workflow.guard import Guard, StopRequest
 from lbswap.workflow.runner import Event, check_cloud, drive_swap
 
 LOG = logging.getLogger(__name__)
+#: test hook: with a path here, every side effect a conductor makes (past the guard's fencing) is appended to
+#: that file as one JSON line (swap, pid, time, call), so a test can show no swap had two drivers at once
+SIDE_EFFECT_LOG = os.environ.get("LBSWAP_TEST_SIDE_EFFECT_LOG", "")
+SIDE_EFFECTS = frozenset(
+    {
+        "create_load_balancer",
+        "delete_load_balancer",
+        "rename_load_balancer",
+        "failover_load_balancer",
+        "failover_amphora",
+        "move_floating_ip",
+        "create_floating_ip",
+        "delete_floating_ip",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,29 @@ class SwapGuard(Guard):
             if not held:
                 self.stop.set(f"swap {self.lease.campaign_id}: this conductor lost its lease; it stopped")
                 return
+
+
+class _Recorded:
+    """The cloud, each side effect logged to ``SIDE_EFFECT_LOG`` before it is made (the test hook)."""
+
+    def __init__(self, cloud: Cloud, swap: str) -> None:
+        self._cloud, self._swap = cloud, swap
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._cloud, name)
+        if name not in SIDE_EFFECTS:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            line = json.dumps({"swap": self._swap, "pid": os.getpid(), "at": time.time(), "call": name}) + "\n"
+            fd = os.open(SIDE_EFFECT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode())  # one append: lines of several processes never mix
+            finally:
+                os.close(fd)
+            return attribute(*args, **kwargs)
+
+        return call
 
 
 class _Claim:
@@ -263,7 +302,8 @@ class Conductor:
                 self._skip(campaign_id, lb_id, decision)
             else:
                 LOG.info("%s %s: %s (job %s)", campaign_id, lb_id, decision.why, job.uuid)
-                row = drive_swap(self.journal, campaign_id, lb_id, self.cloud, guard, self.on_event)
+                cloud = cast(Cloud, _Recorded(self.cloud, lb_id)) if SIDE_EFFECT_LOG else self.cloud
+                row = drive_swap(self.journal, campaign_id, lb_id, cloud, guard, self.on_event)
                 LOG.info("%s %s: %s", campaign_id, lb_id, row.state)
                 self.counts["driven"] += 1
         except StopSwap as exc:
