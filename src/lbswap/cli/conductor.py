@@ -67,6 +67,8 @@ def run_on_jobboard(args: argparse.Namespace, cloud: Any, journal: Any, plans: S
     from lbswap.scaleout.campaign import counts, post_campaign, wait
     from lbswap.workflow.runner import status
 
+    if not args.jobboard:
+        raise BadInput("--wait follows a campaign the conductors drive: give --jobboard too")
     board = _board(args)
     campaign_id, posted = post_campaign(cloud, journal, plans, _swap_options(args), _policy(args), board)
     print(
