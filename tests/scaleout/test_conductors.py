@@ -117,7 +117,10 @@ def _stop_all(conductors: list[Process]) -> list[Any]:
     for c in conductors:
         if c.running():
             c.signal(signal.SIGTERM)
-    return [c.wait(60) for c in conductors]
+    finished = [c.wait(60) for c in conductors]
+    for f in finished:  # a conductor stops cleanly on SIGTERM and says what it did (one JSON document)
+        assert f.returncode == 0 and "driven" in f.json(), f
+    return finished
 
 
 def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_board: RedisBoard) -> None:
@@ -222,7 +225,9 @@ def test_a_failed_canary_starts_no_other_swap_on_any_conductor(tmp_path: Path, r
     with op:
         before = op.state()
         fake.set_faults(op.cloud_path, fail_at=1, fail_kind="error-status")  # the first clone ends in ERROR
-        conductors = [_conductor(op, redis_board) for _ in range(3)]
+        assert not op.journal_path.exists()
+        conductors = [_conductor(op, redis_board) for _ in range(3)]  # before any run: they create the journal
+        _wait("the conductors to start", lambda: op.journal_path.exists(), timeout=30)
         # the operator posts and follows: `--wait` ends when the conductors ended every swap
         op.env["LBSWAP_JOBBOARD_PASSWORD"] = redis_board.password
         followed = op.run(

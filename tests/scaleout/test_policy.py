@@ -136,3 +136,18 @@ def test_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     finally:
         root.removeHandler(handler)
         handler.stream.close()
+
+
+def test_rate_spaces_the_starts_across_conductors() -> None:
+    rows = _rows("done", "done", "pending")
+    fleet = {"parallel": 4, "rate": 6}  # one start every 10 s
+    recent = (swap_key("c", "lb1"), _LeaseRow(swap_key("c", "lb1"), Holder.me(), 0.0, 1, taken=NOW - 3))
+    assert _decide(rows, "lb2", recent, fleet=fleet).action == "wait"
+    older = (swap_key("c", "lb1"), _LeaseRow(swap_key("c", "lb1"), Holder.me(), 0.0, 1, taken=NOW - 11))
+    assert _decide(rows, "lb2", older, fleet=fleet).action == "drive"
+
+
+def test_rediss_is_tls() -> None:
+    tls = board.parse("rediss://h:6380/1", env={board.PASSWORD_ENV: "pw"})
+    assert tls.tls and tls.conf()["ssl"] is True and tls.shown() == "rediss://:***@h:6380/1"
+    assert "ssl" not in board.parse("redis://h:1", env={}).conf()

@@ -158,7 +158,8 @@ class Conductor(DocumentCommand):
 
 
 def cmd_conductor(args: argparse.Namespace) -> cli.Output:
-    from lbswap.cli.commands import _journal, cloud_from
+    from lbswap.cli.commands import cloud_from
+    from lbswap.journal import Journal
     from lbswap.scaleout.board import connected
     from lbswap.scaleout.conductor import Conductor as Loop
     from lbswap.scaleout.conductor import Timing
@@ -179,7 +180,7 @@ def cmd_conductor(args: argparse.Namespace) -> cli.Output:
         raise BadInput("--heartbeat must be under half of --claim-expiry and of --lease-timeout")
     board = _board(args)
     LOG.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    journal = _journal(args)
+    journal = Journal(cli.journal_path(args))  # created when missing: conductors may start before any run
     with cloud_from(args) as cloud, connected(board) as jobboard, _stop_on_signals() as stop:
         loop = Loop(jobboard, board, journal, cloud, timing=timing, workers=args.workers, stop=stop)
         LOG.info(

@@ -37,6 +37,7 @@ class Board:
     username: str | None = None
     password: str | None = None
     password_from: str = ""  # "file", "env", "url" or ""
+    tls: bool = False  # rediss://: TLS, the server's certificate checked against the system's CAs
 
     def __repr__(self) -> str:
         return f"Board({self.shown()})"
@@ -44,7 +45,7 @@ class Board:
     def shown(self) -> str:
         """The address to print: the password masked."""
         who = f"{self.username or ''}:***@" if self.password else ""
-        return f"redis://{who}{self.host}:{self.port}/{self.db}"
+        return f"{'rediss' if self.tls else 'redis'}://{who}{self.host}:{self.port}/{self.db}"
 
     def conf(self) -> dict[str, Any]:
         conf: dict[str, Any] = {
@@ -60,6 +61,9 @@ class Board:
             conf["username"] = self.username
         if self.password:
             conf["password"] = self.password
+        if self.tls:
+            conf["ssl"] = True
+            conf["ssl_cert_reqs"] = "required"
         return conf
 
     def scrub(self, text: str) -> str:
@@ -72,7 +76,8 @@ def scrub(text: str, secret: str | None) -> str:
 
 
 def parse(url: str, *, password_file: str | None = None, env: Mapping[str, str] | None = None) -> Board:
-    """``redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`` with the password from the file, the env or the URL.
+    """``redis[s]://[[USER]:PASSWORD@]HOST:PORT[/DB]`` (``rediss``: TLS), the password from the file, the env
+    or the URL.
 
     :raises ConfigError: not such a URL, or a password file that others may read; the message masks the
         password.
@@ -84,9 +89,9 @@ def parse(url: str, *, password_file: str | None = None, env: Mapping[str, str] 
         host = parts.hostname
         url_password = unquote(parts.password) if parts.password else None
     except ValueError:
-        raise ConfigError(f"--jobboard {_masked(url)}: not redis://HOST:PORT[/DB]") from None
-    if parts.scheme != "redis" or not host or port is None or parts.query or parts.fragment:
-        raise ConfigError(f"--jobboard {_masked(url)}: not redis://HOST:PORT[/DB]")
+        raise ConfigError(f"--jobboard {_masked(url)}: not redis[s]://HOST:PORT[/DB]") from None
+    if parts.scheme not in ("redis", "rediss") or not host or port is None or parts.query or parts.fragment:
+        raise ConfigError(f"--jobboard {_masked(url)}: not redis[s]://HOST:PORT[/DB]")
     path = parts.path.strip("/")
     if path and not path.isdigit():
         raise ConfigError(f"--jobboard {_masked(url)}: the database is a number (redis://HOST:PORT/0)")
@@ -96,7 +101,7 @@ def parse(url: str, *, password_file: str | None = None, env: Mapping[str, str] 
         password, source = env[PASSWORD_ENV], "env"
     if password_file:
         password, source = _read_password(Path(password_file)), "file"
-    return Board(host, port, int(path or 0), username, password, source)
+    return Board(host, port, int(path or 0), username, password, source, tls=parts.scheme == "rediss")
 
 
 def _masked(url: str) -> str:

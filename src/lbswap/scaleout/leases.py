@@ -10,8 +10,8 @@ the swap to another conductor, and acts no more once it runs again (its token is
 Whether a pending swap may start is decided in the same write transaction that takes its lease, from the rows
 of the whole campaign: the canary swaps one at a time and first; the circuit breaker (a failed canary,
 ``max_failures`` failed or rolled back); at most ``parallel`` swaps of the campaign under a live lease at
-once, whichever conductors hold them. Nothing here is ever released by deleting the row: a lapsed lease keeps
-its token, so a token is never handed out twice.
+once, whichever conductors hold them; at most ``rate`` swaps started per minute. Nothing here is ever released
+by deleting the row: a lapsed lease keeps its token, so a token is never handed out twice.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class _LeaseRow:
     holder: Holder
     heartbeat: float
     token: int
+    taken: float = 0.0
 
 
 def _live(lease: _LeaseRow, now: float, stale_after: float) -> bool:
@@ -123,6 +124,11 @@ def decide(
             return Decision("wait", "the canary has not finished")
         if len(in_flight) >= parallel:
             return Decision("wait", f"{len(in_flight)} swap(s) of the campaign in flight (--parallel {parallel})")
+    rate = fleet.get("rate")
+    if rate:  # swaps started per minute, across conductors: from the last lease taken (a takeover counts too)
+        last = max((lease.taken for lease in leases.values()), default=0.0)
+        if now - last < 60.0 / float(rate):
+            return Decision("wait", f"the next swap may start {60.0 / float(rate) - (now - last):.0f} s from now")
     return Decision("drive", "starts")
 
 
@@ -145,9 +151,9 @@ def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[st
     ]
     prefix = campaign_id + SEP
     leases = {
-        r[0]: _LeaseRow(r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]))
+        r[0]: _LeaseRow(r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]), float(r[6]))
         for r in db.execute(
-            "SELECT campaign_id, host, pid, proc_start, heartbeat, token FROM lbswap_leases "
+            "SELECT campaign_id, host, pid, proc_start, heartbeat, token, taken FROM lbswap_leases "
             "WHERE substr(campaign_id, 1, ?) = ?",
             (len(prefix), prefix),
         )
