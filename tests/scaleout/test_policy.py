@@ -151,3 +151,11 @@ def test_rediss_is_tls() -> None:
     tls = board.parse("rediss://h:6380/1", env={board.PASSWORD_ENV: "pw"})
     assert tls.tls and tls.conf()["ssl"] is True and tls.shown() == "rediss://:***@h:6380/1"
     assert "ssl" not in board.parse("redis://h:1", env={}).conf()
+
+
+def test_no_swap_starts_while_a_process_drives_the_whole_campaign() -> None:
+    rows = _rows("pending", "pending")
+    resume = ("c", _LeaseRow("c", Holder.me(), NOW, 1))  # `lbswap resume` in this very process: alive
+    assert _decide(rows, "lb0", resume).action == "wait"
+    gone = ("c", _LeaseRow("c", Holder(Holder.me().host, 999_999_999, "gone"), NOW, 1))
+    assert _decide(rows, "lb0", gone).action == "drive"

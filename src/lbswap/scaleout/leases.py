@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.errors import StopSwap
-from lbswap.journal import Holder, Lease
+from lbswap.journal import LEASE_TIMEOUT, Holder, Lease
 from lbswap.state import TERMINAL, UNSUCCESSFUL, SwapState
 
 SEP = "/"
@@ -73,6 +73,13 @@ def _live(lease: _LeaseRow, now: float, stale_after: float) -> bool:
     return lease.holder.host != Holder.me().host or lease.holder.alive()
 
 
+def _campaign_lease_live(lease: _LeaseRow, now: float) -> bool:
+    """The journal's rule for a campaign's lease: on this host its process runs, elsewhere it beat lately."""
+    if lease.holder.host == Holder.me().host:
+        return lease.holder.alive()
+    return now - lease.heartbeat < LEASE_TIMEOUT
+
+
 def finished(row: _Row) -> bool:
     return row.state in TERMINAL and not (row.state == SwapState.FAILED and row.phase != "end")
 
@@ -94,6 +101,9 @@ def decide(
         return Decision("finished", f"campaign {campaign_id} has no load balancer {lb_id}")
     if finished(row) or row.state == SwapState.KEPT:
         return Decision("finished", f"already {row.state}")
+    whole = leases.get(campaign_id)  # the campaign's own lease: `lbswap resume`/`rollback` drive it in-process
+    if whole is not None and _campaign_lease_live(whole, now):
+        return Decision("wait", f"host {whole.holder.host} pid {whole.holder.pid} drives the whole campaign")
     key = swap_key(campaign_id, lb_id)
     mine = leases.get(key)
     if mine is not None and _live(mine, now, stale_after):
@@ -112,7 +122,7 @@ def decide(
     if max_failures is not None and failures >= int(max_failures):
         why = f"the circuit breaker opened after {failures} failed or rolled-back swap(s)"
         return Decision("skip", f"{why} (--max-failures {max_failures})")
-    in_flight = [k for k, lease in leases.items() if k != key and _live(lease, now, stale_after)]
+    in_flight = [k for k, lease in leases.items() if k not in (key, campaign_id) and _live(lease, now, stale_after)]
     if row.position < canary:
         earlier = [c for c in canaries if c.position < row.position]
         if any(c.state not in SUCCESS for c in earlier):
@@ -126,7 +136,7 @@ def decide(
             return Decision("wait", f"{len(in_flight)} swap(s) of the campaign in flight (--parallel {parallel})")
     rate = fleet.get("rate")
     if rate:  # swaps started per minute, across conductors: from the last lease taken (a takeover counts too)
-        last = max((lease.taken for lease in leases.values()), default=0.0)
+        last = max((lease.taken for k, lease in leases.items() if k != campaign_id), default=0.0)
         if now - last < 60.0 / float(rate):
             return Decision("wait", f"the next swap may start {60.0 / float(rate) - (now - last):.0f} s from now")
     return Decision("drive", "starts")
@@ -150,12 +160,12 @@ def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[st
         )
     ]
     prefix = campaign_id + SEP
-    leases = {
+    leases = {  # the campaign's own lease and its swaps' leases
         r[0]: _LeaseRow(r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]), float(r[6]))
         for r in db.execute(
             "SELECT campaign_id, host, pid, proc_start, heartbeat, token, taken FROM lbswap_leases "
-            "WHERE substr(campaign_id, 1, ?) = ?",
-            (len(prefix), prefix),
+            "WHERE substr(campaign_id, 1, ?) = ? OR campaign_id = ?",
+            (len(prefix), prefix, campaign_id),
         )
     }
     options = db.execute("SELECT options FROM lbswap_campaigns WHERE id=?", (campaign_id,)).fetchone()
