@@ -197,10 +197,11 @@ class Conductor:
             warnings.simplefilter("ignore", DeprecationWarning)
             from taskflow import exceptions as tf_exc
         jobs = sorted(self.jobboard.iterjobs(only_unclaimed=True, ensure_fresh=True), key=lambda j: j.sequence)
+        views: dict[str, Callable[[str], leases.Decision] | None] = {}  # one journal read per campaign and scan
         for job in jobs:  # oldest first: a campaign's swaps in their order (the canary first)
             if self.stop.is_set():
                 return True
-            if not self._worth_claiming(job):
+            if not self._worth_claiming(job, views):
                 continue
             try:
                 self.jobboard.claim(job, who, expiry=self.timing.claim_expiry)
@@ -210,7 +211,7 @@ class Conductor:
             return True
         return False
 
-    def _worth_claiming(self, job: Any) -> bool:
+    def _worth_claiming(self, job: Any, views: dict[str, Callable[[str], leases.Decision] | None]) -> bool:
         if job.uuid in self._foreign:
             return False
         with self._lock:
@@ -221,11 +222,15 @@ class Conductor:
             return True  # claimed and consumed: it names no swap
         if self._clouds.get(campaign_id) is False:
             return False  # another cloud's campaign: said once, when its first job was abandoned
-        try:
-            decision = leases.peek(self.journal.path, campaign_id, lb_id, stale_after=self.timing.stale_after)
-        except Exception:  # the claim's own transaction decides
+        if campaign_id not in views:
+            try:
+                views[campaign_id] = leases.peek(self.journal.path, campaign_id, stale_after=self.timing.stale_after)
+            except Exception:  # the claim's own transaction decides
+                views[campaign_id] = None
+        view = views[campaign_id]
+        if view is None:
             return True
-        if decision.action in ("wait", "held"):
+        if view(lb_id).action in ("wait", "held"):
             self._defer(job)
             return False
         return True

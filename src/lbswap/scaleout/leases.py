@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,11 +173,13 @@ def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[st
     return rows, leases, fleet
 
 
-def peek(path: Path, campaign_id: str, lb_id: str, *, stale_after: float) -> Decision:
-    """What :func:`take` would decide now, without taking anything (a conductor skips a job it cannot run)."""
+def peek(path: Path, campaign_id: str, *, stale_after: float) -> Callable[[str], Decision]:
+    """What :func:`take` would decide now for each swap of the campaign, from one read and without taking
+    anything: a conductor skips the jobs it cannot run yet without claiming them."""
     with _db(path) as db:
         rows, leases, fleet = _read(db, campaign_id)
-    return decide(rows, leases, campaign_id, lb_id, fleet, now=time.time(), stale_after=stale_after)
+    now = time.time()
+    return lambda lb_id: decide(rows, leases, campaign_id, lb_id, fleet, now=now, stale_after=stale_after)
 
 
 def take(path: Path, campaign_id: str, lb_id: str, *, stale_after: float) -> Decision:
