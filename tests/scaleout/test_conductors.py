@@ -275,6 +275,11 @@ def test_the_password_stays_out_of_errors(tmp_path: Path, redis_board: RedisBoar
         assert "cannot connect" in refused.stderr and wrong not in refused.stderr + refused.stdout, refused
         # nothing recorded: the board is reached before the campaign is
         assert op.run("status", "-f", "json").json() == []
+        del op.env["LBSWAP_JOBBOARD_PASSWORD"]
+        in_url = f"redis://:{wrong}@127.0.0.1:{redis_board.port}/{redis_board.db}"  # works, but is discouraged
+        refused = op.run("run", "--all", "--yes", "--allow-downtime", "--jobboard", in_url)
+        assert refused.returncode == 2 and "in the process list" in refused.stderr, refused
+        assert "redis://:***@127.0.0.1" in refused.stderr and wrong not in refused.stderr + refused.stdout, refused
         loose = tmp_path / "loose"
         loose.write_text(redis_board.password)
         loose.chmod(0o644)
