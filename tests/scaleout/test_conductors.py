@@ -285,3 +285,41 @@ def test_the_password_stays_out_of_errors(tmp_path: Path, redis_board: RedisBoar
         loose.chmod(0o644)
         refused = op.run("conductor", "--jobboard", redis_board.url, "--jobboard-password-file", str(loose))
         assert refused.returncode == 2 and "chmod 600" in refused.stderr, refused
+
+
+def test_a_conductor_stopped_by_sigterm_hands_its_swap_on_at_once(tmp_path: Path, redis_board: RedisBoard) -> None:
+    op = _operator(tmp_path, sample=6)
+    slow = ("--claim-expiry", "60", "--lease-timeout", "120", "--heartbeat", "0.3", "--poll", "0.2")
+    with op:
+        before = op.state()
+        campaign_id = _post(op, redis_board, "--parallel", "1")["campaign_id"]
+        first = op.start(
+            "conductor",
+            "--jobboard",
+            redis_board.url,
+            "--jobboard-password-file",
+            str(redis_board.password_file),
+            "-f",
+            "json",
+            *slow,
+        )
+        held = _wait("the conductor to drive a swap", lambda: _driving(op, campaign_id, first))
+        first.signal(signal.SIGTERM)  # the swap stops at its next step; the job and the lease are given back
+        stopped = first.wait(30)
+        assert stopped.returncode == 0 and "the job goes back on the board" in stopped.stderr, stopped
+        handed_on = time.monotonic()
+        second = op.start(
+            "conductor",
+            "--jobboard",
+            redis_board.url,
+            "--jobboard-password-file",
+            str(redis_board.password_file),
+            "-f",
+            "json",
+            *slow,
+        )
+        _wait("the second conductor to finish the campaign", lambda: _states(op, campaign_id)["done"] == 6, 50)
+        assert time.monotonic() - handed_on < 60, "the swap waited for the claim to expire"
+        assert _leases(op, campaign_id)[held[0]][2] == 2  # taken over once, from the lease given back
+        _stop_all([second])
+        op.check_finished(before, all_done=True)
