@@ -163,6 +163,7 @@ class Conductor:
         self._later: dict[str, float] = {}  # job uuid -> not before (monotonic)
         self._foreign: set[str] = set()  # jobs of campaigns of another cloud: never claimed again
         self._clouds: dict[str, bool] = {}  # campaign id -> belongs to this conductor's cloud
+        self._unknown: set[str] = set()  # jobs whose campaign this journal does not have
         self.counts = {"driven": 0, "skipped": 0, "given back": 0, "foreign": 0, "consumed": 0}
 
     # --- the loop ----------------------------------------------------------------------------------------
@@ -235,9 +236,9 @@ class Conductor:
             return False
         return True
 
-    def _defer(self, job: Any) -> None:
+    def _defer(self, job: Any, factor: float = 1.0) -> None:
         with self._lock:
-            self._later[job.uuid] = time.monotonic() + self.timing.retry
+            self._later[job.uuid] = time.monotonic() + self.timing.retry * factor
 
     def _give_back(self, job: Any, who: str) -> None:
         try:
@@ -276,9 +277,11 @@ class Conductor:
             )
             self._give_back(job, who)
             return
-        except JournalError as exc:
-            LOG.warning("job %s: %s; left on the board", job.uuid, exc)
-            self._defer(job)
+        except JournalError as exc:  # posted against another journal (or not yet visible): said once per job
+            if job.uuid not in self._unknown:
+                self._unknown.add(job.uuid)
+                LOG.warning("job %s: %s; left on the board (is this conductor's --journal the run's?)", job.uuid, exc)
+            self._defer(job, 10)
             self._give_back(job, who)
             return
         self._clouds[campaign_id] = True
