@@ -117,6 +117,7 @@ CHANGES = {
     "finalize": "changes the cloud",
     "report": "changes no cloud",
     "recover": "changes the cloud",
+    "conductor": "changes the cloud",
     "fake seed": "changes no cloud",
     "fake faults": "changes only path",
     "fake publish-image": "changes only path",

@@ -17,7 +17,7 @@ from cliff.command import Command
 from cliff.commandmanager import CommandManager
 
 from lbswap import __version__, cli
-from lbswap.cli import campaign, fake, inventory, lab
+from lbswap.cli import campaign, conductor, fake, inventory, lab
 from lbswap.cli.base import EXIT_CODES, HelpFormatter, Parser
 from lbswap.errors import BadInput
 
@@ -32,6 +32,7 @@ COMMANDS: tuple[type[Command], ...] = (
     campaign.Finalize,
     campaign.Report,
     campaign.Recover,
+    conductor.Conductor,
     fake.FakeSeed,
     fake.FakeFaults,
     fake.FakePublishImage,

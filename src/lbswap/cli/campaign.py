@@ -10,6 +10,7 @@ from typing import Any
 
 from lbswap.cli import commands
 from lbswap.cli.base import DocumentLister
+from lbswap.cli.conductor import add_jobboard_options
 from lbswap.cli.options import add_run_options, add_selection, non_negative_float
 
 Rows = tuple[tuple[str, ...], list[tuple[Any, ...]]]
@@ -53,6 +54,7 @@ class Run(DocumentLister):
         add_run_options(parser)
         parser.add_argument("--dry-run", action="store_true", help="plan only, change nothing")
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        add_jobboard_options(parser)
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:

@@ -532,6 +532,7 @@ def _swap_options(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> Output:
+    from lbswap.cli.conductor import run_on_jobboard
     from lbswap.journal import Journal
     from lbswap.workflow.runner import new_campaign_id, run_campaign
 
@@ -547,6 +548,8 @@ def cmd_run(args: argparse.Namespace) -> Output:
             return _plan_output(plans, 0)
         if not args.yes:
             _confirm(plans, args)
+        if args.jobboard or args.wait:  # scale-out: conductors drive the swaps (cli/conductor.py)
+            return run_on_jobboard(args, cloud, journal, plans)
         campaign_id = new_campaign_id()
         with (
             stop_on_signals(lambda: [campaign_id]) as stop,

@@ -63,6 +63,7 @@ COMMANDS = {
     "finalize": "lbswap.cli.campaign:Finalize",
     "report": "lbswap.cli.campaign:Report",
     "recover": "lbswap.cli.campaign:Recover",
+    "conductor": "lbswap.cli.conductor:Conductor",
 }
 
 

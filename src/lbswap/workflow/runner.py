@@ -767,3 +767,14 @@ def finalize(
 def status(journal: Journal, campaign_id: str | None = None) -> list[CampaignResult]:
     ids = [campaign_id] if campaign_id else [c.id for c in journal.campaigns()]
     return [_result(journal, cid) for cid in ids]
+
+
+def drive_swap(
+    journal: Journal, campaign_id: str, lb_id: str, cloud: Cloud, guard: Guard, on_event: EventSink | None = None
+) -> SwapRow:
+    """Drive one swap of a campaign as ``resume`` would, fenced by ``guard`` (a lease the caller took and
+    closes): lbswap.scaleout's conductor. A stop (signal, lost lease, journal) sets ``guard.stop``."""
+    runner = _Runner(journal, campaign_id, cloud, _options(journal.campaign(campaign_id).options), on_event, guard)
+    (swap,) = runner.swaps(lb_id)
+    swap.drive()
+    return swap.row

@@ -1,0 +1,196 @@
+"""Scale-out commands: ``lbswap conductor`` and the ``--jobboard``/``--wait`` options of ``run``.
+
+``lbswap run --jobboard redis://HOST:PORT[/DB]`` records the campaign in the journal and posts one job per swap
+on taskflow's Redis jobboard; ``lbswap conductor`` processes (any number, on this host, sharing the journal)
+claim the jobs and drive the swaps with their own cloud credentials. The jobboard password comes from
+``--jobboard-password-file`` (mode 0600) or ``LBSWAP_JOBBOARD_PASSWORD``; in the URL it shows in the process
+list, so that form is discouraged. It is never printed: addresses are shown masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from lbswap import cli
+from lbswap.cli.base import DocumentCommand
+from lbswap.cli.options import positive_float, positive_int
+from lbswap.errors import BadInput
+from lbswap.textsafe import shown
+
+LOG = logging.getLogger("lbswap.scaleout")
+
+
+def add_jobboard_options(parser: argparse.ArgumentParser) -> None:
+    """``run``'s scale-out options."""
+    group = parser.add_argument_group("scale-out (lbswap conductor processes drive the swaps)")
+    _board_options(group, required=False)
+    group.add_argument(
+        "--wait", action="store_true", help="with --jobboard: follow the campaign until the conductors ended it"
+    )
+
+
+def _board_options(group: Any, *, required: bool) -> None:
+    group.add_argument(
+        "--jobboard",
+        metavar="URL",
+        required=required,
+        help="redis://HOST:PORT[/DB]: post one job per swap there (the password: LBSWAP_JOBBOARD_PASSWORD or "
+        "--jobboard-password-file; redis://:PASSWORD@... shows in the process list and is discouraged)",
+    )
+    group.add_argument(
+        "--jobboard-password-file", metavar="FILE", help="the jobboard's password, in a file of mode 0600"
+    )
+
+
+def _board(args: argparse.Namespace) -> Any:
+    from lbswap.scaleout.board import parse, redact_logs
+
+    board = parse(args.jobboard, password_file=args.jobboard_password_file)
+    redact_logs(board)
+    if board.password_from == "url":  # noqa: S105 - where it came from
+        LOG.warning(
+            "the jobboard password is in the URL, so in the process list: give it in LBSWAP_JOBBOARD_PASSWORD or "
+            "--jobboard-password-file"
+        )
+    return board
+
+
+def run_on_jobboard(args: argparse.Namespace, cloud: Any, journal: Any, plans: Sequence[Any]) -> cli.Output:
+    """``run --jobboard``: record, post, and with ``--wait`` follow until the campaign ended."""
+    from lbswap.cli.commands import _policy, _render_campaigns, _swap_options
+    from lbswap.scaleout.campaign import counts, post_campaign, wait
+    from lbswap.workflow.runner import status
+
+    if not args.jobboard:
+        raise BadInput("--wait follows a campaign the conductors drive: give --jobboard too")
+    board = _board(args)
+    campaign_id, posted = post_campaign(cloud, journal, plans, _swap_options(args), _policy(args), board)
+    print(
+        f"campaign {campaign_id}: {posted} swap job(s) posted on jobboard {board.shown()}; `lbswap conductor` "
+        f"processes drive them (`lbswap status {campaign_id}` follows)",
+        file=sys.stderr,
+    )
+    if not args.wait:
+        (result,) = status(journal, campaign_id)
+        output = _render_campaigns([result], args)
+        output.exit_code = 0
+        return output
+
+    def progress(result: Any) -> None:
+        line = ", ".join(f"{state} {n}" for state, n in sorted(counts(result).items()))
+        print(shown(f"campaign {campaign_id}: {line}"), file=sys.stderr, flush=True)
+
+    return _render_campaigns([wait(journal, campaign_id, on_change=progress)], args)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[Any]:
+    from lbswap.workflow.guard import StopRequest
+
+    stop = StopRequest()
+    codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set(
+            f"conductor stopped ({signal.Signals(signum).name}); its swaps go back on the jobboard",
+            codes[signal.Signals(signum)],
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in codes}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class Conductor(DocumentCommand):
+    """Claim swap jobs from the jobboard and drive them, until SIGTERM or SIGINT. Changes the cloud.
+
+    Any number of conductors on this host share the journal (--journal) and the jobboard; each drives the
+    swaps of the campaigns made on its own cloud (--os-cloud/--cloud/--backend) and leaves the others' jobs
+    on the board. The campaign's canary, circuit breaker and --parallel hold across all conductors. A
+    conductor that dies is replaced: its claim expires (--claim-expiry) and another conductor continues its
+    swap from the journal. On SIGTERM the swaps under way stop at their next step and go back on the board.
+    """
+
+    name = "conductor"
+
+    def get_parser(self, prog_name: str) -> argparse.ArgumentParser:
+        parser = super().get_parser(prog_name)
+        group = parser.add_argument_group("jobboard")
+        _board_options(group, required=True)
+        group.add_argument("--cloud", metavar="NAME", help="the cloud in clouds.yaml (as --os-cloud)")
+        group.add_argument("--workers", type=positive_int, default=1, metavar="N", help="swaps at once (default 1)")
+        group.add_argument(
+            "--claim-expiry",
+            type=positive_float,
+            default=30.0,
+            metavar="SECONDS",
+            help="a dead conductor's jobs are claimed again this long after it stopped (default 30)",
+        )
+        group.add_argument(
+            "--lease-timeout",
+            type=positive_float,
+            metavar="SECONDS",
+            help="a stopped conductor loses its swap after this long without a heartbeat (default: twice "
+            "--claim-expiry)",
+        )
+        group.add_argument(
+            "--heartbeat",
+            type=positive_float,
+            metavar="SECONDS",
+            help="how often the claim and the swap's lease are renewed (default: a sixth of --claim-expiry)",
+        )
+        group.add_argument(
+            "--poll", type=positive_float, default=2.0, metavar="SECONDS", help="how often an idle conductor looks"
+        )
+        return parser
+
+    def take_action(self, parsed_args: argparse.Namespace) -> int:
+        return self.render(cmd_conductor(parsed_args), parsed_args.format)
+
+
+def cmd_conductor(args: argparse.Namespace) -> cli.Output:
+    from lbswap.cli.commands import cloud_from
+    from lbswap.journal import Journal
+    from lbswap.scaleout.board import connected
+    from lbswap.scaleout.conductor import Conductor as Loop
+    from lbswap.scaleout.conductor import Timing
+
+    if args.cloud:
+        if args.backend or args.os_cloud:
+            raise BadInput("give one of --cloud, --os-cloud and --backend")
+        args.os_cloud = args.cloud
+    expiry = args.claim_expiry
+    timing = Timing(
+        claim_expiry=expiry,
+        stale_after=args.lease_timeout or 2 * expiry,
+        heartbeat=args.heartbeat or expiry / 6,
+        poll=args.poll,
+        retry=min(args.poll, expiry),
+    )
+    if timing.stale_after <= timing.heartbeat * 2 or timing.claim_expiry <= timing.heartbeat * 2:
+        raise BadInput("--heartbeat must be under half of --claim-expiry and of --lease-timeout")
+    board = _board(args)
+    LOG.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    journal = Journal(cli.journal_path(args))  # created when missing: conductors may start before any run
+    with cloud_from(args) as cloud, connected(board) as jobboard, _stop_on_signals() as stop:
+        loop = Loop(jobboard, board, journal, cloud, timing=timing, workers=args.workers, stop=stop)
+        LOG.info(
+            "conductor %s: jobboard %s, journal %s, cloud %s, %d worker(s)",
+            loop.name,
+            board.shown(),
+            journal.path,
+            cloud.identity(),
+            loop.workers,
+        )
+        loop.run()
+    document = {"conductor": loop.name, "jobboard": board.shown(), "stopped": stop.reason, **loop.counts}
+    return cli.Output(document, lambda d: print(shown(", ".join(f"{k} {v}" for k, v in d.items()))))

@@ -1,0 +1,179 @@
+"""Where the jobboard is and how to reach it: a ``redis://`` address, a password kept out of sight, taskflow's
+Redis jobboard opened on it.
+
+The password comes from ``--jobboard-password-file`` (mode 0600), else ``LBSWAP_JOBBOARD_PASSWORD``, else
+the URL (discouraged: a command line shows in the process list). Whatever prints an address prints
+:meth:`Board.shown` (no password); every error and log line of a conductor passes through :func:`scrub`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lbswap.errors import ConfigError
+
+LOG = logging.getLogger(__name__)
+PASSWORD_ENV = "LBSWAP_JOBBOARD_PASSWORD"  # noqa: S105 - the name of the variable
+NAMESPACE = "lbswap"  # the keys of lbswap's board on a shared Redis
+BOARD_NAME = "lbswap-swaps"
+
+
+@dataclass(frozen=True)
+class Board:
+    """A jobboard address; ``password`` never shows in its repr."""
+
+    host: str
+    port: int
+    db: int
+    username: str | None = None
+    password: str | None = None
+    password_from: str = ""  # "file", "env", "url" or ""
+    tls: bool = False  # rediss://: TLS, the server's certificate checked against the system's CAs
+
+    def __repr__(self) -> str:
+        return f"Board({self.shown()})"
+
+    def shown(self) -> str:
+        """The address to print: the password masked."""
+        who = f"{self.username or ''}:***@" if self.password else ""
+        return f"{'rediss' if self.tls else 'redis'}://{who}{self.host}:{self.port}/{self.db}"
+
+    def conf(self) -> dict[str, Any]:
+        conf: dict[str, Any] = {
+            "board": "redis",
+            "host": self.host,
+            "port": self.port,
+            "db": self.db,
+            "namespace": NAMESPACE,
+            "socket_timeout": 10.0,
+            "socket_connect_timeout": 5.0,
+        }
+        if self.username:
+            conf["username"] = self.username
+        if self.password:
+            conf["password"] = self.password
+        if self.tls:
+            conf["ssl"] = True
+            conf["ssl_cert_reqs"] = "required"
+        return conf
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.password)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` masked (an error message or log line that may quote a URL)."""
+    return text.replace(secret, "***") if secret else text
+
+
+def parse(url: str, *, password_file: str | None = None, env: Mapping[str, str] | None = None) -> Board:
+    """``redis[s]://[[USER]:PASSWORD@]HOST:PORT[/DB]`` (``rediss``: TLS), the password from the file, the env
+    or the URL.
+
+    :raises ConfigError: not such a URL, or a password file that others may read; the message masks the
+        password.
+    """
+    env = os.environ if env is None else env
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+        url_password = unquote(parts.password) if parts.password else None
+    except ValueError:
+        raise ConfigError(f"--jobboard {_masked(url)}: not redis[s]://HOST:PORT[/DB]") from None
+    if parts.scheme not in ("redis", "rediss") or not host or port is None or parts.query or parts.fragment:
+        raise ConfigError(f"--jobboard {_masked(url)}: not redis[s]://HOST:PORT[/DB]")
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise ConfigError(f"--jobboard {_masked(url)}: the database is a number (redis://HOST:PORT/0)")
+    username = unquote(parts.username) if parts.username else None
+    password, source = url_password, "url" if url_password else ""
+    if env.get(PASSWORD_ENV):
+        password, source = env[PASSWORD_ENV], "env"
+    if password_file:
+        password, source = _read_password(Path(password_file)), "file"
+    return Board(host, port, int(path or 0), username, password, source, tls=parts.scheme == "rediss")
+
+
+def _masked(url: str) -> str:
+    """A URL as typed, with anything between ``//`` and ``@`` masked (it is unparsed: mask generously)."""
+    head, sep, rest = url.partition("//")
+    if sep and "@" in rest:
+        return f"{head}//***@{rest.rpartition('@')[2]}"
+    return url
+
+
+def _read_password(path: Path) -> str:
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"--jobboard-password-file {path}: not a file")
+        if info.st_mode & 0o077:
+            raise ConfigError(
+                f"--jobboard-password-file {path}: others may read it (mode {stat.S_IMODE(info.st_mode):o}): "
+                "chmod 600 it"
+            )
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"--jobboard-password-file {path}: cannot read it ({exc.strerror})") from None
+    if not text:
+        raise ConfigError(f"--jobboard-password-file {path}: it is empty")
+    return text
+
+
+class _Redact(logging.Filter):
+    """Masks the password in every log record that passes a handler (a library may log a URL or a conf)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "***"), ()
+        if record.exc_info and record.exc_info[1] is not None and self.secret in str(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def redact_logs(board: Board) -> None:
+    """Mask ``board``'s password in whatever the root logger's handlers write."""
+    if not board.password:
+        return
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redact(board.password))
+
+
+@contextmanager
+def connected(board: Board) -> Iterator[Any]:
+    """taskflow's Redis jobboard on ``board``, connected; closed on leaving.
+
+    :raises ConfigError: the board cannot be reached or refuses the password (the password is not shown).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from taskflow.jobs.backends import impl_redis
+        except ImportError as exc:
+            raise ConfigError(
+                f"the jobboard needs the python redis client ({exc}): pip install 'lbswap[scaleout]'"
+            ) from None
+    jobboard = impl_redis.RedisJobBoard(BOARD_NAME, board.conf())
+    try:
+        jobboard.connect()
+    except Exception as exc:  # taskflow wraps redis' errors; the message may quote the address
+        raise ConfigError(f"jobboard {board.shown()}: cannot connect ({board.scrub(str(exc))})") from None
+    try:
+        yield jobboard
+    finally:
+        jobboard.close()
