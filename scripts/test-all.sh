@@ -25,6 +25,10 @@ if [ -f scripts/test-dataplane.sh ]; then
   step "tier 3: local data plane with real packets"
   bash scripts/test-dataplane.sh || status=$?
 fi
+step "scale-out: conductors on a Redis jobboard sharing one journal"
+bash scripts/test-scaleout.sh || status=$?
+step "local cloud: real Octavia and Neutron with amphora agents in namespaces"
+bash scripts/test-localcloud.sh || status=$?
 
 step "result"
 if [ "$status" -ne 0 ]; then
