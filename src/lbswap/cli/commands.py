@@ -906,7 +906,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         if args.flush_conntrack:
             cloud.configure(flush_conntrack=True)
         if args.sample:
-            from lbswap.demo import sample_shapes, seed
+            from lbswap.lab.shapes import sample_shapes, seed
 
             existing = {lb.name for lb in cloud.list_load_balancers()}
             seed(cloud, [shape for shape in sample_shapes(args.sample) if shape[0] not in existing])
@@ -935,7 +935,7 @@ def _pair(rows: dict[str, dict[str, Any]], key: str, fmt: Callable[[dict[str, An
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from lbswap.demo import run_demo
+    from lbswap.lab.demo import run_demo
 
     with ProgressView([], enabled=args.format == "table") as view:
         result = run_demo(args.state_dir, on_event=view, keep=args.keep, boot_seconds=args.boot_seconds, rate=args.rate)

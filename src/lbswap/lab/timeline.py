@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lbswap.probe import Attempt, LongLived
+from lbswap.lab.probe import Attempt, LongLived
 
 MARK_STYLE = {
     "flip": ("tab:blue", "-"),
