@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lbswap.cli import commands
+from lbswap.cli import campaign_actions
 from lbswap.cli.base import DocumentLister
 from lbswap.cli.options import add_run_options, add_selection, non_negative_float
 
@@ -32,7 +32,7 @@ class Plan(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_plan(parsed_args))
+        return self.show(campaign_actions.cmd_plan(parsed_args))
 
 
 class Run(DocumentLister):
@@ -56,7 +56,7 @@ class Run(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_run(parsed_args))
+        return self.show(campaign_actions.cmd_run(parsed_args))
 
 
 class Status(DocumentLister):
@@ -75,7 +75,7 @@ class Status(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_status(parsed_args))
+        return self.show(campaign_actions.cmd_status(parsed_args))
 
 
 class Resume(DocumentLister):
@@ -94,7 +94,7 @@ class Resume(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_resume(parsed_args))
+        return self.show(campaign_actions.cmd_resume(parsed_args))
 
 
 class Rollback(DocumentLister):
@@ -113,7 +113,7 @@ class Rollback(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_rollback(parsed_args))
+        return self.show(campaign_actions.cmd_rollback(parsed_args))
 
 
 class Finalize(DocumentLister):
@@ -127,7 +127,7 @@ class Finalize(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_finalize(parsed_args))
+        return self.show(campaign_actions.cmd_finalize(parsed_args))
 
 
 class Report(DocumentLister):
@@ -142,7 +142,7 @@ class Report(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_report(parsed_args))
+        return self.show(campaign_actions.cmd_report(parsed_args))
 
 
 class Recover(DocumentLister):
@@ -165,4 +165,4 @@ class Recover(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_recover(parsed_args))
+        return self.show(campaign_actions.cmd_recover(parsed_args))
