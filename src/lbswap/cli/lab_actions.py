@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -42,10 +43,22 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Without matplotlib (the ``lab`` extra) the demo says so in one line and runs without the PNG timeline."""
+    from lbswap.lab import timeline
     from lbswap.lab.demo import run_demo
 
+    png = timeline.available()
+    if not png:
+        print(f"lbswap: warning: no PNG timeline without matplotlib: {timeline.INSTALL} adds it", file=sys.stderr)
     with ProgressView([], enabled=args.format == "table") as view:
-        result = run_demo(args.state_dir, on_event=view, keep=args.keep, boot_seconds=args.boot_seconds, rate=args.rate)
+        result = run_demo(
+            args.state_dir,
+            on_event=view,
+            keep=args.keep,
+            boot_seconds=args.boot_seconds,
+            rate=args.rate,
+            timeline=png,
+        )
     emit(result, args.format, table=_demo_table)
     return 0
 
@@ -100,4 +113,7 @@ def _demo_table(data: dict[str, Any]) -> None:
     for r in data["results"]:
         if r.get("scenario") == "bad-image":  # the fip-swap to a broken image: caught before the flip?
             print(f"bad image: {r['lb']} {r['state']} (verify {r['verify']}), {r['failed']} failed new connections")
-    print(f"report: {data['report']}\ntimeline: {data['timeline']}")
+    from lbswap.lab.timeline import INSTALL
+
+    png = data["timeline"] or f"none ({INSTALL} for the PNG)"
+    print(f"report: {data['report']}\ntimeline: {png}")

@@ -1,6 +1,7 @@
 """`lbswap demo`: a local cloud of real namespaces, several load balancers (SINGLE and ACTIVE_STANDBY, HTTP
 and TCP listeners) behind floating IPs, a new image, and each twin upgraded under load: once with fip-swap,
-once with Octavia's failover, measured by the probe. Writes a JSON report and a PNG timeline."""
+once with Octavia's failover, measured by the probe. Writes a JSON report and, with matplotlib (the ``lab``
+extra), a PNG timeline."""
 
 from __future__ import annotations
 
@@ -136,8 +137,10 @@ def run_demo(
     rate: float = 200.0,
     long_lived: int = 5,
     stream_seconds: float = 15.0,
+    timeline: bool = True,
 ) -> dict[str, Any]:
-    """The whole demo; returns {"results": [...], "report": path}. The cloud is taken down unless ``keep``."""
+    """The whole demo; returns {"results": [...], "report": path, "timeline": path}. The cloud is taken down
+    unless ``keep``. Without ``timeline`` (no matplotlib) it writes no PNG and "timeline" is None."""
     root = Path(state_dir) if state_dir else default_dir()
     root.mkdir(parents=True, exist_ok=True)
     cloud = LocalCloud(str(root / "cloud"))
@@ -154,18 +157,26 @@ def run_demo(
         seen = _run_scenarios(
             cloud, root, runs, on_event=on_event, rate=rate, long_lived=long_lived, stream_seconds=stream_seconds
         )
-        png = write_timeline(
-            root / "reports" / "demo-timeline.png",
-            seen.panels,
-            seen.attempts,
-            seen.streams,
-            title=f"lbswap demo: fip-swap next to failover (rebuild window modeled as {boot_seconds:g} s)",
-        )
+        png = None
+        if timeline:
+            png = write_timeline(
+                root / "reports" / "demo-timeline.png",
+                seen.panels,
+                seen.attempts,
+                seen.streams,
+                title=f"lbswap demo: fip-swap next to failover (rebuild window modeled as {boot_seconds:g} s)",
+            )
         summary = _write_summary(root, cloud.spec(), image.name, boot_seconds, probe, seen, png)
     finally:
         if not keep:
             cloud.down()
-    return {"results": seen.rows, "report": str(summary), "timeline": str(png), "rebuild_window_seconds": boot_seconds}
+    timeline_png = None if png is None else str(png)
+    return {
+        "results": seen.rows,
+        "report": str(summary),
+        "timeline": timeline_png,
+        "rebuild_window_seconds": boot_seconds,
+    }
 
 
 @dataclass
@@ -237,7 +248,7 @@ def _write_summary(
     boot_seconds: float,
     probe: dict[str, Any],
     seen: _Seen,
-    png: Path,
+    png: Path | None,
 ) -> Path:
     """reports/demo.json (the numbers and how they were taken) and reports/demo-attempts.json (every attempt)."""
     report = {
@@ -253,7 +264,7 @@ def _write_summary(
         "probe": probe,
         "options": asdict(LAB_OPTIONS),
         "results": seen.rows,
-        "timeline_png": str(png),
+        "timeline_png": None if png is None else str(png),
         "campaign_reports": seen.reports,
     }
     summary = root / "reports" / "demo.json"
