@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from lbswap.clouds.local import LocalCloud
-from lbswap.demo import LAB_OPTIONS, lb_body
 from lbswap.journal import Journal
+from lbswap.lab.demo import LAB_OPTIONS
+from lbswap.lab.probe import ProbeProcess, Target, summarize, with_images
+from lbswap.lab.shapes import lb_body
 from lbswap.plan import PlanOptions, make_plans
-from lbswap.probe import ProbeProcess, Target, summarize, with_images
 from lbswap.workflow.runner import Event, run_campaign
 
 STRATEGIES = ("fip-swap", "failover", "recreate")

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.clouds.local import LocalCloud
-from lbswap.demo import LAB_OPTIONS, seed
 from lbswap.journal import Journal
+from lbswap.lab.demo import LAB_OPTIONS
+from lbswap.lab.probe import ProbeProcess, Target, summarize
+from lbswap.lab.shapes import seed
 from lbswap.plan import PlanOptions, make_plans
-from lbswap.probe import ProbeProcess, Target, summarize
 from lbswap.workflow.runner import Event, SwapOptions, run_campaign
 
 FAULTS = ("refuse", "http-503", "reset", "stall")

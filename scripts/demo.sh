@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/setup-dataplane.sh
+bash scripts/setup-dataplane.sh  # also installs the lab extra (matplotlib) for the timeline PNG
 exec .venv/bin/lbswap demo "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tier 3 / demo setup on a fresh Debian 12 machine as root: the packages the local data plane runs on
-# (haproxy, nftables, iproute2, conntrack, keepalived, arping) and matplotlib for the report timeline.
+# (haproxy, nftables, iproute2, conntrack, keepalived, arping) and the lab extra (matplotlib: the timeline).
 # Idempotent. haproxy and keepalived are never started as services: lbswap runs them per namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ for svc in haproxy keepalived; do
   fi
 done
 if [ -x .venv/bin/python ]; then
-  .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,lab]'  # lab: matplotlib, the demo's timeline
 fi
 for tool in haproxy nft ip conntrack keepalived arping; do
   command -v "$tool" >/dev/null || { echo "setup-dataplane: $tool missing after install" >&2; exit 1; }

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lbswap import cli
-from lbswap.cli import commands
+from lbswap.cli import campaign_actions, campaign_render
 from lbswap.clouds import fake
 from lbswap.errors import LbswapError
 from tests.conftest import RunCli
@@ -75,7 +75,7 @@ def _handler_raising(exc: BaseException, *, emit_first: bool = False) -> Any:
 def test_an_interrupt_is_one_document_and_exit_130(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fmt: str
 ) -> None:
-    monkeypatch.setattr(commands, "cmd_status", _handler_raising(KeyboardInterrupt()))
+    monkeypatch.setattr(campaign_actions, "cmd_status", _handler_raising(KeyboardInterrupt()))
     assert cli.main(["status", "-f", fmt]) == 130
     out, err = capsys.readouterr()
     document = json.loads(out) if fmt == "json" else yaml.safe_load(out)
@@ -86,7 +86,7 @@ def test_an_interrupt_is_one_document_and_exit_130(
 def test_an_error_after_the_document_adds_no_second_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(commands, "cmd_status", _handler_raising(LbswapError("late"), emit_first=True))
+    monkeypatch.setattr(campaign_actions, "cmd_status", _handler_raising(LbswapError("late"), emit_first=True))
     assert cli.main(["status", "-f", "json"]) == 1
     out, err = capsys.readouterr()
     assert json.loads(out) == {"campaign_id": "c-1"}
@@ -96,7 +96,7 @@ def test_an_error_after_the_document_adds_no_second_one(
 def test_an_internal_error_still_gives_a_json_reader_its_document(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(commands, "cmd_status", _handler_raising(KeyError("x")))
+    monkeypatch.setattr(campaign_actions, "cmd_status", _handler_raising(KeyError("x")))
     with pytest.raises(KeyError):  # a defect keeps its traceback
         cli.main(["status", "-f", "json"])
     document = json.loads(capsys.readouterr().out)
@@ -149,7 +149,7 @@ def _swap(i: int, state: str) -> dict[str, Any]:
 def _campaign(states: list[str]) -> dict[str, Any]:
     swaps = [_swap(i, s) for i, s in enumerate(states)]
     return {"campaign_id": "c-1", "state": "failed", "backend": "fake:x", "swaps": swaps,
-            "counts": commands._counts(swaps)}  # fmt: skip
+            "counts": campaign_render.counts(swaps)}  # fmt: skip
 
 
 STATES = ["done", "done", "failed", *["skipped"] * 40, "rolled_back", "pending", "kept", "running"]
@@ -159,7 +159,7 @@ def test_status_leads_with_counts_then_failures_and_collapses_skips(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    commands._campaign_tables([_campaign(STATES)], argparse.Namespace(command="status", show_skipped=False))
+    campaign_render.campaign_tables([_campaign(STATES)], argparse.Namespace(command="status", show_skipped=False))
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == (
@@ -178,7 +178,7 @@ def test_status_leads_with_counts_then_failures_and_collapses_skips(
 
 def test_show_skipped_lists_every_swap(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    commands._campaign_tables([_campaign(STATES)], argparse.Namespace(command="status", show_skipped=True))
+    campaign_render.campaign_tables([_campaign(STATES)], argparse.Namespace(command="status", show_skipped=True))
     out = capsys.readouterr().out
     assert len([line for line in out.splitlines() if line.startswith("│")]) == len(STATES)
     assert "lists them" not in out

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lbswap import model
-from lbswap.cli import commands
+from lbswap.cli import snapshot_file
 from lbswap.clouds import fake
 from lbswap.errors import BadInput
 from tests.conftest import RunCli
@@ -61,7 +61,7 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(os, "replace", full)
     with pytest.raises(BadInput, match="No space left on device; nothing was written"):
-        commands._write_whole(target, "new", what="the snapshot")
+        snapshot_file.write_whole(target, "new", what="the snapshot")
     assert [p.name for p in tmp_path.iterdir()] == ["snap.json"] and target.read_text() == "the old snapshot"
 
 
@@ -138,7 +138,7 @@ def test_bad_snapshot_names_the_load_balancer_and_field(
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(replaced if isinstance(replaced, dict | list) else doc))
     with pytest.raises(BadInput) as info:
-        commands.read_snapshot(str(path))
+        snapshot_file.read_snapshot(str(path))
     assert expected.replace("{id}", lb_id) in str(info.value)
     assert str(path) in str(info.value)
 
@@ -163,13 +163,13 @@ def test_unreadable_snapshot_files(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.json"
     path.write_bytes(content)
     with pytest.raises(BadInput, match="is not JSON"):
-        commands.read_snapshot(str(path))
+        snapshot_file.read_snapshot(str(path))
     with pytest.raises(BadInput, match="cannot read snapshot file"):
-        commands.read_snapshot(str(tmp_path))
+        snapshot_file.read_snapshot(str(tmp_path))
 
 
 def test_a_good_snapshot_reads_back(document: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "good.json"
     path.write_text(json.dumps(document))
-    graphs = commands.read_snapshot(str(path))
+    graphs = snapshot_file.read_snapshot(str(path))
     assert [g.id for g in graphs] == [lb["id"] for lb in document["load_balancers"]]

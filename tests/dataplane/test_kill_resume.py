@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lbswap.clouds.local import LocalCloud
-from lbswap.demo import seed
-from lbswap.probe import ProbeProcess, Target, summarize
+from lbswap.lab.probe import ProbeProcess, Target, summarize
+from lbswap.lab.shapes import seed
 
 pytestmark = pytest.mark.dataplane
 

@@ -13,8 +13,8 @@ import pytest
 
 from lbswap.clouds.local import LocalCloud, apply, procs
 from lbswap.clouds.local import state as st
-from lbswap.demo import lb_body, seed
 from lbswap.errors import CloudError
+from lbswap.lab.shapes import lb_body, seed
 from tests.dataplane.conftest import down_and_check, footprint, leftovers
 
 pytestmark = pytest.mark.dataplane

@@ -12,9 +12,9 @@ import pytest
 
 from lbswap.clouds import Cloud
 from lbswap.clouds.local import LocalCloud
-from lbswap.demo import lb_body, seed
 from lbswap.errors import CloudError, Conflict, NotFound, PreconditionFailed
-from lbswap.probe import ProbeProcess, Target, summarize
+from lbswap.lab.probe import ProbeProcess, Target, summarize
+from lbswap.lab.shapes import lb_body, seed
 
 pytestmark = pytest.mark.dataplane
 

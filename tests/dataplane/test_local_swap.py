@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from lbswap.clouds.local import LocalCloud, apply
-from lbswap.demo import seed
 from lbswap.journal import Journal
+from lbswap.lab.probe import ProbeProcess, Target, summarize, with_images
+from lbswap.lab.shapes import seed
 from lbswap.plan import PlanOptions, make_plans
-from lbswap.probe import ProbeProcess, Target, summarize, with_images
 from lbswap.workflow.runner import Event, SwapOptions, run_campaign
 from tests.dataplane.conftest import footprint, leftovers
 

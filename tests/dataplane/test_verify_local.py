@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from lbswap.clouds.local import LocalCloud
-from lbswap.demo import seed
 from lbswap.journal import Journal
+from lbswap.lab.probe import ProbeProcess, ProbeResult, Target, summarize
+from lbswap.lab.shapes import seed
 from lbswap.model import MARKER_TEMP_FIP
 from lbswap.plan import PlanOptions, make_plans
-from lbswap.probe import ProbeProcess, ProbeResult, Target, summarize
 from lbswap.workflow.runner import CampaignResult, Event, SwapOptions, run_campaign
 
 pytestmark = pytest.mark.dataplane

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lbswap.cli import commands
+from lbswap.cli import campaign_actions
 from lbswap.cli.base import DocumentLister
 from lbswap.cli.conductor import add_jobboard_options
 from lbswap.cli.options import add_run_options, add_selection, non_negative_float
@@ -33,7 +33,7 @@ class Plan(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_plan(parsed_args))
+        return self.show(campaign_actions.cmd_plan(parsed_args))
 
 
 class Run(DocumentLister):
@@ -58,7 +58,7 @@ class Run(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_run(parsed_args))
+        return self.show(campaign_actions.cmd_run(parsed_args))
 
 
 class Status(DocumentLister):
@@ -77,7 +77,7 @@ class Status(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_status(parsed_args))
+        return self.show(campaign_actions.cmd_status(parsed_args))
 
 
 class Resume(DocumentLister):
@@ -96,7 +96,7 @@ class Resume(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_resume(parsed_args))
+        return self.show(campaign_actions.cmd_resume(parsed_args))
 
 
 class Rollback(DocumentLister):
@@ -115,7 +115,7 @@ class Rollback(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_rollback(parsed_args))
+        return self.show(campaign_actions.cmd_rollback(parsed_args))
 
 
 class Finalize(DocumentLister):
@@ -129,7 +129,7 @@ class Finalize(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_finalize(parsed_args))
+        return self.show(campaign_actions.cmd_finalize(parsed_args))
 
 
 class Report(DocumentLister):
@@ -144,7 +144,7 @@ class Report(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_report(parsed_args))
+        return self.show(campaign_actions.cmd_report(parsed_args))
 
 
 class Recover(DocumentLister):
@@ -167,4 +167,4 @@ class Recover(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> Rows:
-        return self.show(commands.cmd_recover(parsed_args))
+        return self.show(campaign_actions.cmd_recover(parsed_args))

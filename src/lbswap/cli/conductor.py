@@ -63,7 +63,7 @@ def _board(args: argparse.Namespace) -> Any:
 
 def run_on_jobboard(args: argparse.Namespace, cloud: Any, journal: Any, plans: Sequence[Any]) -> cli.Output:
     """``run --jobboard``: record, post, and with ``--wait`` follow until the campaign ended."""
-    from lbswap.cli.commands import _policy, _render_campaigns, _swap_options
+    from lbswap.cli.campaign_actions import _campaigns, _policy, _swap_options
     from lbswap.scaleout.campaign import counts, post_campaign, wait
     from lbswap.workflow.runner import status
 
@@ -78,7 +78,7 @@ def run_on_jobboard(args: argparse.Namespace, cloud: Any, journal: Any, plans: S
     )
     if not args.wait:
         (result,) = status(journal, campaign_id)
-        output = _render_campaigns([result], args)
+        output = _campaigns([result], args)
         output.exit_code = 0
         return output
 
@@ -86,7 +86,7 @@ def run_on_jobboard(args: argparse.Namespace, cloud: Any, journal: Any, plans: S
         line = ", ".join(f"{state} {n}" for state, n in sorted(counts(result).items()))
         print(shown(f"campaign {campaign_id}: {line}"), file=sys.stderr, flush=True)
 
-    return _render_campaigns([wait(journal, campaign_id, on_change=progress)], args)
+    return _campaigns([wait(journal, campaign_id, on_change=progress)], args)
 
 
 @contextmanager
@@ -158,7 +158,7 @@ class Conductor(DocumentCommand):
 
 
 def cmd_conductor(args: argparse.Namespace) -> cli.Output:
-    from lbswap.cli.commands import cloud_from
+    from lbswap.cli.common import cloud_from
     from lbswap.journal import Journal
     from lbswap.scaleout.board import connected
     from lbswap.scaleout.conductor import Conductor as Loop

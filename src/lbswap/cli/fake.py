@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from lbswap.cli import commands
+from lbswap.cli import fake_actions
 from lbswap.cli.base import DocumentCommand
 from lbswap.cli.options import add_fault_options, non_negative_float, positive_int, probability, subnet_free
 
@@ -32,7 +32,7 @@ class FakeSeed(DocumentCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        return commands.cmd_fake_seed(parsed_args)
+        return fake_actions.cmd_fake_seed(parsed_args)
 
 
 class FakeFaults(DocumentCommand):
@@ -78,7 +78,7 @@ class FakeFaults(DocumentCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        return commands.cmd_fake_faults(parsed_args)
+        return fake_actions.cmd_fake_faults(parsed_args)
 
 
 class FakePublishImage(DocumentCommand):
@@ -98,4 +98,4 @@ class FakePublishImage(DocumentCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        return commands.cmd_fake_publish_image(parsed_args)
+        return fake_actions.cmd_fake_publish_image(parsed_args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lbswap.cli import commands
+from lbswap.cli import inventory_actions
 from lbswap.cli.base import DocumentCommand, DocumentLister
 from lbswap.cli.options import add_selection
 
@@ -26,7 +26,7 @@ class Inventory(DocumentLister):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-        return self.show(commands.cmd_inventory(parsed_args))
+        return self.show(inventory_actions.cmd_inventory(parsed_args))
 
 
 class Snapshot(DocumentCommand):
@@ -45,4 +45,4 @@ class Snapshot(DocumentCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        return commands.cmd_snapshot(parsed_args)
+        return inventory_actions.cmd_snapshot(parsed_args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lbswap.cli import commands
+from lbswap.cli import lab_actions
 from lbswap.cli.base import DocumentCommand
 from lbswap.cli.options import add_fault_options, non_negative_float, non_negative_int
 
@@ -39,7 +39,7 @@ class Local(DocumentCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        return commands.cmd_local(parsed_args)
+        return lab_actions.cmd_local(parsed_args)
 
 
 class Demo(DocumentCommand):
@@ -67,4 +67,4 @@ class Demo(DocumentCommand):
         return parser
 
     def take_action(self, parsed_args: argparse.Namespace) -> int:
-        return commands.cmd_demo(parsed_args)
+        return lab_actions.cmd_demo(parsed_args)

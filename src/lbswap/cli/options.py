@@ -34,7 +34,16 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `plan` and `run`: how to swap, how fast across a fleet, what the operator consents to,
+    and the checks around the flip."""
     group = parser.add_argument_group("swap")
+    _add_swap_options(group)
+    _add_fleet_options(group)
+    _add_consent_options(group)
+    _add_check_options(parser)
+
+
+def _add_swap_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--strategy",
         default="auto",
@@ -59,6 +68,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="keep the source this long for a rollback; `finalize` retires it (default 0: retire at once)",
     )
     group.add_argument("--allow-downtime", action="store_true", help="consent to the downtime the plan states")
+
+
+def _add_fleet_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--parallel", type=positive_int, default=1, metavar="N", help="swaps at once (default 1)")
     group.add_argument(
         "--canary", type=non_negative_int, default=1, metavar="N", help="swaps run alone first; a failure stops all"
@@ -74,6 +86,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--rate", type=positive_float, metavar="N", help="start at most N swaps per minute (pace a large fleet)"
     )
     group.add_argument("--max-creating", type=positive_int, metavar="N", help="at most N clones being built at once")
+
+
+def _add_consent_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--accept-address-change",
         action="store_true",
@@ -93,6 +108,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="KIND[,KIND]",
         help="proceed with load balancers held by: kubernetes, cluster-api, heat, magnum, tagged",
     )
+
+
+def _add_check_options(parser: argparse.ArgumentParser) -> None:
     check = parser.add_argument_group("verify and watch (fip-swap)")
     check.add_argument(
         "--no-verify",

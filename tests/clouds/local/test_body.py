@@ -9,8 +9,8 @@ import pytest
 from lbswap.clouds.local import state as st
 from lbswap.clouds.local.body import new_lb
 from lbswap.clouds.local.cloud import ALGORITHMS, PROTOCOLS, _refresh
-from lbswap.demo import lb_body
 from lbswap.errors import CloudError, Conflict
+from lbswap.lab.shapes import lb_body
 
 
 def fresh() -> dict[str, Any]:

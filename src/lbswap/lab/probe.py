@@ -2,7 +2,7 @@
 plus long-lived streams opened before the flip, and the downtime math over what it saw.
 
 The math (``summarize`` and friends) is pure. The I/O runs as its own process inside the client namespace
-(``python -m lbswap.probe``, started and stopped by :class:`ProbeProcess`) and writes every attempt as JSON.
+(``python -m lbswap.lab.probe``, started and stopped by :class:`ProbeProcess`) and writes every attempt as JSON.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ async def run_probe(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lbswap.probe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lbswap.lab.probe", description=__doc__.splitlines()[0])
     parser.add_argument("--target", action="append", required=True, help="NAME=ADDRESS:PORT (repeatable)")
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE)
     parser.add_argument("--long-lived", type=int, default=10, help="streams per target")
@@ -331,7 +331,7 @@ class ProbeProcess:
         ready.unlink(missing_ok=True)
         self.out.unlink(missing_ok=True)
         # a higher priority keeps the probe's own lag (2 cores shared with haproxy, members and lbswap) small
-        cmd = ["ip", "netns", "exec", self.netns, "nice", "-n", "-10", sys.executable, "-m", "lbswap.probe"]
+        cmd = ["ip", "netns", "exec", self.netns, "nice", "-n", "-10", sys.executable, "-m", "lbswap.lab.probe"]
         cmd += ["--out", str(self.out)]
         cmd += ["--ready", str(ready), "--rate", str(self.rate), "--long-lived", str(self.long_lived)]
         cmd += ["--stream-seconds", str(self.stream_seconds)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lbswap.probe import (
+from lbswap.lab.probe import (
     Attempt,
     LongLived,
     Target,

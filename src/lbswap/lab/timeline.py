@@ -1,5 +1,7 @@
 """A PNG timeline of a probed upgrade: each new connection as a dot (latency over time; failures in red at
-the top), long-lived streams as bars, and the swap's steps (flip, drain, retire, failover) as lines."""
+the top), long-lived streams as bars, and the swap's steps (flip, drain, retire, failover) as lines.
+
+matplotlib is the ``lab`` extra: imported only when a timeline is drawn, so the core installs without it."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lbswap.probe import Attempt, LongLived
+from lbswap.lab.probe import Attempt, LongLived
+
+#: what to do when matplotlib is missing (one line an operator can act on)
+INSTALL = "pip install 'lbswap[lab]'"
 
 MARK_STYLE = {
     "flip": ("tab:blue", "-"),
@@ -16,6 +21,15 @@ MARK_STYLE = {
     "failover": ("tab:purple", "-"),
     "recreate": ("tab:brown", "-"),
 }
+
+
+def available() -> bool:
+    """Whether matplotlib can be imported: without it there is no PNG timeline."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def write_timeline(
