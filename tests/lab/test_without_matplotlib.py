@@ -34,7 +34,13 @@ else:
     raise SystemExit("the blocker let matplotlib in")
 
 import lbswap
-modules = sorted(m.name for m in pkgutil.walk_packages(lbswap.__path__, "lbswap.") if not m.name.endswith("__main__"))
+# the local cloud's compute driver is loaded by Octavia in the cloud's own virtualenv, not in lbswap's
+OUTSIDE = ("lbswap.localcloud.compute",)
+modules = sorted(
+    m.name
+    for m in pkgutil.walk_packages(lbswap.__path__, "lbswap.")
+    if not m.name.endswith("__main__") and not m.name.startswith(OUTSIDE)
+)
 for name in modules:
     importlib.import_module(name)
 
