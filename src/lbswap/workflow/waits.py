@@ -23,7 +23,8 @@ def find_clones(ctx: SwapContext) -> list[LBSummary]:
 def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, accept_error: bool = False) -> LBSummary:
     """Wait until a load balancer leaves ``PENDING_*``; ERROR fails unless ``accept_error``.
 
-    Polls with backoff on the cloud's clock; a transient error of one poll is not a failure.
+    Polls with backoff on the cloud's clock; a transient error of one poll (a timeout, a 5xx, or a 429: the
+    next poll comes later anyway; see :func:`lbswap.clouds.retry.transient`) is not a failure.
     """
     summary = None
     last = ""
