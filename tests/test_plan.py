@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from lbswap import plan as plan_mod
 from lbswap.clone import TargetChanges
 from lbswap.model import (
     MARKER_CAMPAIGN,
@@ -538,3 +539,13 @@ def test_repair_takes_a_load_balancer_in_error_through_failover() -> None:
     assert plan.strategy == "failover"
     assert not only(plan, "repair").blocking and not plan.blocking
     assert found(evaluate(facts, PlanOptions()), "not-active")[0].blocking
+
+
+def test_a_rule_added_to_rules_speaks_last_with_the_decision(monkeypatch: pytest.MonkeyPatch) -> None:
+    def extra(facts: Facts, options: PlanOptions, decision: plan_mod.Decision) -> list[Finding]:
+        return [Finding("extra", f"{facts.lb.id} {decision.strategy}", True)]
+
+    monkeypatch.setattr(plan_mod, "RULES", [*plan_mod.RULES, extra])
+    plan = plan_of(with_fip())
+    assert plan.findings[-1] == Finding("extra", "lb-1 fip-swap", True)
+    assert plan.blocking

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -22,13 +21,33 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.errors import JournalError, LeaseHeld, LockHeld, StopSwap, StorageError
+from lbswap.journal_lease import HEARTBEAT_SECONDS, LEASE_TIMEOUT, Holder, Lease, holder_alive
+from lbswap.journal_storage import (
+    MIN_FREE_BYTES,
+    check_writable,
+    database_error,
+    sqlite_pragmas,
+    storage_cause,
+    taskflow_backend,
+    write_failed,
+)
 from lbswap.state import HOLDING
 
+# what callers import from here (leases and storage live in journal_lease and journal_storage)
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "LEASE_TIMEOUT",
+    "MIN_FREE_BYTES",
+    "CampaignRow",
+    "Holder",
+    "Journal",
+    "Lease",
+    "SwapRow",
+    "check_writable",
+    "storage_cause",
+]
+
 SCHEMA_VERSION = 2
-MIN_FREE_BYTES = 2 * 1024 * 1024  # below this a run does not start: a campaign must be able to record itself
-#: A lease whose holder runs on another host is taken over after this long without a heartbeat (seconds).
-LEASE_TIMEOUT = float(os.environ.get("LBSWAP_LEASE_TIMEOUT", "60"))
-HEARTBEAT_SECONDS = 5.0
 HOLDING_STATES = tuple(str(state) for state in HOLDING)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lbswap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,46 +94,6 @@ class CampaignRow:
     cloud: str = ""  # the cloud's identity (Cloud.identity()), empty for campaigns of schema 1
 
 
-@dataclass(frozen=True)
-class Holder:
-    """A process that may hold a lease: its host, pid and start time (a pid reused later is another process)."""
-
-    host: str
-    pid: int
-    proc_start: str
-
-    @classmethod
-    def me(cls) -> Holder:
-        return cls(socket.gethostname(), os.getpid(), _proc_start(os.getpid()))
-
-    def alive(self) -> bool:
-        """Same host only: whether this very process still runs."""
-        return self.proc_start == _proc_start(self.pid) != ""
-
-
-@dataclass(frozen=True)
-class Lease:
-    campaign_id: str
-    holder: Holder
-    taken: float
-    heartbeat: float
-    token: int
-
-    def describe(self) -> str:
-        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.taken))
-        return f"host {self.holder.host} pid {self.holder.pid} since {since}"
-
-
-def _proc_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot, with the boot id ("" when no such process)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-    return boot + ":" + stat.rsplit(")", 1)[1].split()[19]
-
-
 class Journal:
     """One journal file. Creates it (mode 0600) when missing.
 
@@ -145,7 +124,7 @@ class Journal:
         try:  # one process at a time sets up a journal (two creating it at once raced: SQLite I/O errors)
             with self._setup_lock():
                 self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-                _sqlite_pragmas(self._db, None)
+                sqlite_pragmas(self._db, None)
                 if existed:
                     self._check_version()
                 if not existed or not self._current():  # a journal in use is only read here (status)
@@ -155,7 +134,7 @@ class Journal:
                     )
                     self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise _database_error(self.path, exc) from None
+            raise database_error(self.path, exc) from None
 
     def _check_version(self) -> None:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -215,7 +194,7 @@ class Journal:
             if self._backend is None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    backend = _taskflow_backend(self.path)
+                    backend = taskflow_backend(self.path, on_commit=_crash_point if _CRASH_AT else None)
                 try:
                     with self._setup_lock():  # two processes creating the tables at once race
                         if not self._taskflow_ready():  # schema changes only where they are needed
@@ -272,7 +251,7 @@ class Journal:
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as exc:
-                raise _write_failed(self.path, exc) from None
+                raise write_failed(self.path, exc) from None
             _crash_point()
 
     def create_campaign(
@@ -319,7 +298,7 @@ class Journal:
     def _take(self, db: sqlite3.Connection, campaign_id: str) -> Lease:
         me, now = Holder.me(), time.time()
         current = self._lease(db, campaign_id)
-        if current is not None and current.holder != me and _holder_alive(current, now):
+        if current is not None and current.holder != me and holder_alive(current, now):
             raise LeaseHeld(
                 f"campaign {campaign_id} is being driven by {current.describe()}: wait for it to end, or stop "
                 "that process (an interrupted one is taken over)"
@@ -464,70 +443,6 @@ def _swap_row(r: Sequence[Any]) -> SwapRow:
     return SwapRow(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), json.loads(r[6]), json.loads(r[7]))
 
 
-def _holder_alive(lease: Lease, now: float) -> bool:
-    if lease.holder.host == socket.gethostname():
-        return lease.holder.alive()
-    return now - lease.heartbeat < LEASE_TIMEOUT
-
-
-_STORAGE_WORDS = ("disk is full", "database or disk", "readonly", "read-only", "disk i/o", "unable to open")
-
-
-def storage_cause(exc: BaseException) -> str | None:
-    """The first line of a storage failure (full disk, read-only, I/O error) anywhere in the exception's chain
-    (taskflow wraps sqlalchemy, which wraps sqlite), or None."""
-    seen: BaseException | None = exc
-    for _depth in range(10):
-        if seen is None:
-            return None
-        text = str(seen).lower()
-        for word in _STORAGE_WORDS:
-            if word in text:
-                return word if len(text) > 200 else str(seen).splitlines()[0]
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def check_writable(path: Path) -> None:
-    """Before any change: the journal's directory takes writes and its disk has room.
-
-    :raises StorageError: one line saying what and what to do.
-    """
-    directory = path.parent
-    if not os.access(directory, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise StorageError(
-            f"journal {path}: {'the file' if path.exists() else 'its directory'} is not writable: "
-            "fix the permissions or name another with --journal"
-        )
-    stats = os.statvfs(directory)
-    free = stats.f_bavail * stats.f_frsize
-    if free < MIN_FREE_BYTES:
-        raise StorageError(
-            f"journal {path}: its disk has {free // 1024} KiB free (lbswap needs {MIN_FREE_BYTES // 1048576} MiB "
-            "to record a campaign): free space, or name a journal on another disk with --journal"
-        )
-
-
-def _database_error(path: Path, exc: sqlite3.DatabaseError) -> JournalError:
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return StorageError(
-            f"journal {path} is busy: another lbswap process holds it locked ({exc}); retry once it is done"
-        )
-    if "full" in text or "readonly" in text or "read-only" in text or "unable to open" in text or "i/o" in text:
-        return StorageError(f"journal {path}: cannot write ({exc}): free space or fix permissions, then retry")
-    return JournalError(
-        f"journal {path} is corrupted or not an lbswap journal ({exc}): move it aside and name another with --journal"
-    )
-
-
-def _write_failed(path: Path, exc: sqlite3.OperationalError) -> StopSwap:
-    """A journal write failed mid-campaign (disk full, read-only): stop driving; resume once it is fixed."""
-    return StopSwap(
-        f"journal {path}: a write failed ({exc}): stopped; free space or fix the disk, then `lbswap resume`"
-    )
-
-
 _writes = 0
 _CRASH_AT = int(os.environ.get("LBSWAP_TEST_CRASH_AT_JOURNAL_WRITE", "0") or 0)
 
@@ -540,48 +455,3 @@ def _crash_point() -> None:
         _writes += 1
         if _writes == _CRASH_AT:
             os._exit(137)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL with synchronous=NORMAL: a commit survives the process being killed (what resume is for), without
-    # an fsync per taskflow state change; only a power loss can drop the last commits, which resume re-runs.
-    mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()
-    if not mode or str(mode[0]).lower() != "wal":  # switching needs the file to itself: only when it is not yet
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-
-def _taskflow_backend(path: Path) -> Any:
-    """taskflow's SQLAlchemy backend on ``path``, with a pooled engine and one ``Connection`` for its life.
-
-    taskflow by itself opens a new SQLite connection (NullPool) and builds a new ``Connection`` (new table
-    objects, so every statement is compiled again) for each storage operation: that was most of lbswap's CPU
-    per swap. The ``Connection`` holds no per-call state (each operation checks an engine connection out of
-    the pool), so sharing it between the threads of parallel swaps is safe.
-    """
-    import sqlalchemy as sa
-    from taskflow.persistence.backends import impl_sqlalchemy
-
-    class Backend(impl_sqlalchemy.SQLAlchemyBackend):  # type: ignore[misc]
-        _shared: Any = None
-
-        def get_connection(self) -> Any:
-            if self._shared is None:
-                self._shared = super().get_connection()
-            return self._shared
-
-        def close(self) -> None:
-            self._shared = None
-            super().close()
-            self.engine.dispose()
-
-    engine = sa.create_engine(
-        f"sqlite:///{path}",
-        connect_args={"timeout": 60, "check_same_thread": False},
-        pool_size=8,
-        max_overflow=32,
-    )
-    sa.event.listen(engine, "connect", _sqlite_pragmas)
-    if _CRASH_AT:
-        sa.event.listen(engine, "commit", lambda _conn: _crash_point())
-    return Backend({"connection": f"sqlite:///{path}"}, engine=engine)

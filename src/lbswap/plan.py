@@ -6,15 +6,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from lbswap.clone import clone_name, is_kubernetes_managed
+from lbswap.clone import TargetChanges, clone_name, is_kubernetes_managed
 from lbswap.clouds.base import Cloud
 from lbswap.errors import BadInput, NotFound, UnknownLoadBalancer
 from lbswap.model import LBSummary, LoadBalancer, Provider, QuotaUsage, StackResource
 from lbswap.planning import capacity
-from lbswap.planning.addresses import client_addresses
-from lbswap.planning.owners import owners
+from lbswap.planning.addresses import Address, client_addresses
+from lbswap.planning.owners import Owner, owners
 from lbswap.planning.rules import (
     _address_findings,
     _clone_need,
@@ -28,10 +29,14 @@ from lbswap.planning.types import DOWNTIME, Facts, Finding, LBPlan, PlanOptions
 
 __all__ = [
     "DOWNTIME",
+    "RULES",
+    "Decision",
     "Facts",
     "Finding",
     "LBPlan",
     "PlanOptions",
+    "Rule",
+    "decide",
     "evaluate",
     "fleet_findings",
     "gather_facts",
@@ -102,95 +107,161 @@ def gather_facts(
     )
 
 
-def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
-    """The plan for one load balancer. Pure."""
+@dataclass(frozen=True)
+class Decision:
+    """What the plan decided for one load balancer before its rules look: the target (the flavor resolved), the
+    strategy (with the findings that explain it), and what the plan shows of it."""
+
+    target: TargetChanges
+    repairing: bool  # --repair of a load balancer in ERROR: a failover, whatever the strategy asked
+    strategy: str | None
+    strategy_findings: tuple[Finding, ...]
+    addresses: tuple[Address, ...]
+    owners: tuple[Owner, ...]
+    kubernetes: bool
+
+
+def decide(facts: Facts, options: PlanOptions) -> Decision:
+    """The strategy and target for one load balancer. Pure."""
     lb = facts.lb
-    who = _who(lb)
-    findings: list[Finding] = []
     target = options.target
     if facts.target_flavor is not None:
         target = dataclasses.replace(target, flavor_id=facts.target_flavor.id)
-    if facts.target_flavor_missing:
-        findings.append(
-            Finding(
-                "flavor-missing",
-                f"{who}: target flavor {facts.target_flavor_missing} does not exist: "
-                "see `openstack loadbalancer flavor list`",
-                True,
-            )
-        )
     repairing = options.repair and lb.provisioning_status == "ERROR"
-    if repairing:
-        findings.append(
-            Finding(
-                "repair",
-                f"{who} is in ERROR: --repair fails it over whole (Octavia's advice); connections it still "
-                "holds are cut",
-                False,
-            )
-        )
-    elif lb.provisioning_status != "ACTIVE":
-        advice = (
-            "repair it with --repair (a failover) or leave it out"
-            if lb.provisioning_status == "ERROR"
-            else "wait until it is ACTIVE, then plan again"
-        )
-        findings.append(Finding("not-active", f"{who} is {lb.provisioning_status}: {advice}", True))
-    for clone in facts.existing_clones:
-        findings.append(
-            Finding(
-                "clone-exists",
-                f"{who} already has an lbswap clone {clone.id} (campaign {clone.campaign}): "
-                f"resume or roll back that campaign first (lbswap resume {clone.campaign})",
-                True,
-            )
-        )
-    if lb.clone_of and facts.clone_source_exists:  # once its source is retired, a clone is an ordinary LB
-        findings.append(
-            Finding("is-clone", f"{who} is an lbswap clone still in campaign {lb.campaign}: finish it first", True)
-        )
     strategy: str | None
     if repairing:
         strategy, strategy_findings = "failover", _repair_findings(lb, target)
     else:
         strategy, strategy_findings = _strategy(facts, options, target)
-    findings += strategy_findings
-    if strategy in ("fip-swap", "recreate"):
-        findings += _needs_clone_findings(facts, strategy)
-        findings += _provider_findings(facts)
-    addresses = client_addresses(lb, strategy)
-    findings += _address_findings(lb, strategy, addresses, options)
-    found = owners(lb, facts.stacks, options.owned_tags)
-    findings += _owner_findings(lb, found, strategy, options)
-    kubernetes = is_kubernetes_managed(lb)
-    if kubernetes and strategy == "fip-swap":
-        findings.append(
-            Finding(
-                "kubernetes",
-                f"{who}: the clone is named {clone_name(lb)} until the source is retired, then takes its name",
-                False,
-            )
+    return Decision(
+        target=target,
+        repairing=repairing,
+        strategy=strategy,
+        strategy_findings=tuple(strategy_findings),
+        addresses=tuple(client_addresses(lb, strategy)),
+        owners=tuple(owners(lb, facts.stacks, options.owned_tags)),
+        kubernetes=is_kubernetes_managed(lb),
+    )
+
+
+#: A rule: the findings about one load balancer, from its facts, the options and the decision. Pure.
+Rule = Callable[[Facts, PlanOptions, Decision], Sequence[Finding]]
+
+
+def _flavor_missing(facts: Facts, _options: PlanOptions, _decision: Decision) -> list[Finding]:
+    if not facts.target_flavor_missing:
+        return []
+    message = f"target flavor {facts.target_flavor_missing} does not exist: see `openstack loadbalancer flavor list`"
+    return [Finding("flavor-missing", f"{_who(facts.lb)}: {message}", True)]
+
+
+def _provisioning(facts: Facts, _options: PlanOptions, decision: Decision) -> list[Finding]:
+    lb, who = facts.lb, _who(facts.lb)
+    if decision.repairing:
+        message = (
+            f"{who} is in ERROR: --repair fails it over whole (Octavia's advice); connections it still holds are cut"
         )
-    newest = facts.newest_image
-    if newest and lb.amphorae and all(a.image_id == newest for a in lb.amphorae) and not target.any:
-        then = "; --force rebuilds its amphorae anyway" if options.force else ""
-        findings.append(Finding("up-to-date", f"{who} already runs the newest image {newest}{then}", False))
-    downtime = "-"
+        return [Finding("repair", message, False)]
+    if lb.provisioning_status == "ACTIVE":
+        return []
+    advice = (
+        "repair it with --repair (a failover) or leave it out"
+        if lb.provisioning_status == "ERROR"
+        else "wait until it is ACTIVE, then plan again"
+    )
+    return [Finding("not-active", f"{who} is {lb.provisioning_status}: {advice}", True)]
+
+
+def _clones(facts: Facts, _options: PlanOptions, _decision: Decision) -> list[Finding]:
+    lb, who = facts.lb, _who(facts.lb)
+    findings = [
+        Finding(
+            "clone-exists",
+            f"{who} already has an lbswap clone {clone.id} (campaign {clone.campaign}): "
+            f"resume or roll back that campaign first (lbswap resume {clone.campaign})",
+            True,
+        )
+        for clone in facts.existing_clones
+    ]
+    if lb.clone_of and facts.clone_source_exists:  # once its source is retired, a clone is an ordinary LB
+        findings.append(
+            Finding("is-clone", f"{who} is an lbswap clone still in campaign {lb.campaign}: finish it first", True)
+        )
+    return findings
+
+
+def _strategy_rule(_facts: Facts, _options: PlanOptions, decision: Decision) -> Sequence[Finding]:
+    return decision.strategy_findings
+
+
+def _clone_needs(facts: Facts, _options: PlanOptions, decision: Decision) -> list[Finding]:
+    if decision.strategy not in ("fip-swap", "recreate"):
+        return []
+    return _needs_clone_findings(facts, decision.strategy) + _provider_findings(facts)
+
+
+def _address_change(facts: Facts, options: PlanOptions, decision: Decision) -> list[Finding]:
+    return _address_findings(facts.lb, decision.strategy, list(decision.addresses), options)
+
+
+def _owned(facts: Facts, options: PlanOptions, decision: Decision) -> list[Finding]:
+    return _owner_findings(facts.lb, list(decision.owners), decision.strategy, options)
+
+
+def _kubernetes(facts: Facts, _options: PlanOptions, decision: Decision) -> list[Finding]:
+    if not (decision.kubernetes and decision.strategy == "fip-swap"):
+        return []
+    lb = facts.lb
+    message = f"{_who(lb)}: the clone is named {clone_name(lb)} until the source is retired, then takes its name"
+    return [Finding("kubernetes", message, False)]
+
+
+def _up_to_date(facts: Facts, options: PlanOptions, decision: Decision) -> list[Finding]:
+    lb, newest = facts.lb, facts.newest_image
+    if not (newest and lb.amphorae and all(a.image_id == newest for a in lb.amphorae) and not decision.target.any):
+        return []
+    then = "; --force rebuilds its amphorae anyway" if options.force else ""
+    return [Finding("up-to-date", f"{_who(lb)} already runs the newest image {newest}{then}", False)]
+
+
+#: The rules of one load balancer's plan, in the order its findings are shown. A new pre-flight check is a
+#: function of this shape added here.
+RULES: list[Rule] = [
+    _flavor_missing,
+    _provisioning,
+    _clones,
+    _strategy_rule,
+    _clone_needs,
+    _address_change,
+    _owned,
+    _kubernetes,
+    _up_to_date,
+]
+
+
+def downtime(strategy: str | None, topology: str) -> str:
+    """What the strategy costs the load balancer's clients, as the plan shows it."""
     if strategy == "failover":
-        downtime = DOWNTIME[f"failover-{lb.topology}" if lb.topology == "ACTIVE_STANDBY" else "failover-SINGLE"]
-    elif strategy:
-        downtime = DOWNTIME[strategy]
+        return DOWNTIME[f"failover-{topology}" if topology == "ACTIVE_STANDBY" else "failover-SINGLE"]
+    return DOWNTIME[strategy] if strategy else "-"
+
+
+def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
+    """The plan for one load balancer: its decision, then every rule of :data:`RULES` in order. Pure."""
+    lb = facts.lb
+    decision = decide(facts, options)
+    findings = [finding for rule in RULES for finding in rule(facts, options, decision)]
     return LBPlan(
         lb_id=lb.id,
         lb_name=lb.name,
-        strategy=strategy,
-        downtime=downtime,
+        strategy=decision.strategy,
+        downtime=downtime(decision.strategy, lb.topology),
         findings=tuple(findings),
-        target=target,
-        kubernetes=kubernetes,
+        target=decision.target,
+        kubernetes=decision.kubernetes,
         topology=lb.topology,
-        addresses=tuple(addresses),
-        owners=tuple(found),
+        addresses=decision.addresses,
+        owners=decision.owners,
     )
 
 

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 from lbswap.clouds.base import Cloud
 from lbswap.errors import FloatingIPHijacked, LbswapError, NotFound, PreconditionFailed
-from lbswap.model import MARKER_TEMP_FIP, LoadBalancer
-from lbswap.workflow.tasks import SwapContext, SwapOptions, drain, flip_targets, release_temp_fips, wait_gone
+from lbswap.model import MARKER_TEMP_FIP, FloatingIP, LoadBalancer
+from lbswap.workflow.context import SwapContext, SwapOptions
+from lbswap.workflow.fips import Target, compare_and_swap, flip_targets
+from lbswap.workflow.waits import drain, release_temp_fips, wait_gone
 
 FINISH = "finish"
 ROLL_BACK = "roll back"
@@ -128,14 +130,16 @@ def _finish(ctx: SwapContext, item: Recovery) -> None:
         raise LbswapError(f"the clone {clone.id} is {clone.provisioning_status}: recover again once it is ACTIVE")
     targets = flip_targets(source, clone)
     for fip in source.floating_ips:  # those still on the source: the flip was half done
-        port, fixed = targets[fip.id]
-        ctx.emit("flip", "info", f"{fip.floating_ip_address} -> clone")
-        try:
-            cloud.move_floating_ip(fip.id, port_id=port, fixed_ip_address=fixed, if_revision=fip.revision_number)
-        except PreconditionFailed:
-            raise FloatingIPHijacked(
-                f"floating IP {fip.floating_ip_address} changed while recovering: left alone; recover again"
-            ) from None
+
+        def decide(_current: FloatingIP, fip: FloatingIP = fip) -> Target:
+            ctx.emit("flip", "info", f"{fip.floating_ip_address} -> clone")
+            return targets[fip.id]
+
+        changed = FloatingIPHijacked(
+            f"floating IP {fip.floating_ip_address} changed while recovering: left alone; recover again"
+        )
+        # one attempt on the revision just read: a 412 means someone else moved it since
+        compare_and_swap(cloud, fip.id, decide, gave_up=changed, attempts=1, known=fip, retry_on=(PreconditionFailed,))
     drain(ctx, "drain")
     ctx.emit("retire", "start", "")
     wait_gone(ctx, item.source_id, "retire", timeout=ctx.options.delete_timeout)

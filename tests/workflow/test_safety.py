@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lbswap import journal as journal_mod
-from lbswap import recover
+from lbswap import journal_lease, recover
 from lbswap.clouds import fake
 from lbswap.errors import LeaseHeld, StopSwap, WrongCloud
 from lbswap.journal import Holder, Journal
@@ -44,7 +43,7 @@ def test_a_live_holder_keeps_the_lease_and_is_named(tmp_path: Path) -> None:
     with journal._tx() as db:  # held by another live process on this host: pid 1 (init) is alive
         db.execute(
             "UPDATE lbswap_leases SET pid=1, proc_start=? WHERE campaign_id='c-1'",
-            (journal_mod._proc_start(1),),
+            (journal_lease.proc_start(1),),
         )
     with pytest.raises(LeaseHeld, match=r"campaign c-1 is being driven by host .* pid 1 since"):
         journal.take_lease("c-1")
@@ -82,7 +81,9 @@ def test_a_process_that_lost_its_lease_changes_nothing(tmpl, tmp_path: Path) -> 
     def steal(event) -> None:  # another process takes over while this one waits for the clone
         if event.step == "wait-ready" and event.status == "start":
             with journal._tx() as db:
-                db.execute("UPDATE lbswap_leases SET token=token+1, pid=1, proc_start=?", (journal_mod._proc_start(1),))
+                db.execute(
+                    "UPDATE lbswap_leases SET token=token+1, pid=1, proc_start=?", (journal_lease.proc_start(1),)
+                )
 
     with pytest.raises(StopSwap, match="lost its lease"):
         run_campaign(cloud, journal, sc.plans(cloud), OPTIONS, on_event=steal)

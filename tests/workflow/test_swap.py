@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lbswap.workflow.runner import SwapOptions, finalize, rollback, run_campaign, status
+from lbswap.workflow.runner import Event, SwapOptions, finalize, rollback, run_campaign, status
 from tests.workflow.scenario import OPTIONS, Scenario, run_with_fault, scenario, template
 
 
@@ -31,6 +31,20 @@ def test_fip_swap_api_calls_stay_within_budget(tmpl, tmp_path: Path) -> None:
     # 40, plus the verify's temporary floating IP (4 calls) and the 60 s watch (the source once, then the
     # clone's graph and statistics every 10 s)
     assert after["calls"] <= 60, after["calls"]
+
+
+def test_every_event_takes_the_clouds_clock(tmpl, tmp_path: Path) -> None:
+    # the fake's simulated clock starts apart from the wall clock: an event stamped with time.time() falls outside
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud, journal = sc.cloud(), sc.journal()
+    events: list[Event] = []
+    start = cloud.clock.now()
+    result = run_campaign(cloud, journal, sc.plans(cloud), OPTIONS, on_event=events.append)
+    assert result.swaps[0].state == "done"
+    assert {e.step for e in events} >= {"swap", "snapshot", "flip", "retire"}
+    outside = [e for e in events if not start <= e.at <= cloud.clock.now()]
+    assert not outside, outside
+    assert [e.at for e in events] == sorted(e.at for e in events)
 
 
 def test_keep_source_then_finalize(tmpl, tmp_path: Path) -> None:

@@ -12,36 +12,50 @@ from lbswap.planning.types import who as _who
 
 
 def _strategy(facts: Facts, options: PlanOptions, target: TargetChanges) -> tuple[str | None, list[Finding]]:
+    """The strategy asked for (``auto`` chosen here), with the findings that block or explain it."""
     lb = facts.lb
-    who = _who(lb)
-    has_fips = bool(lb.floating_ips)
-    every_vip_has_fip = has_fips and not changing(client_addresses(lb, "fip-swap"))
-    findings: list[Finding] = []
     wanted = options.strategy
     if wanted == "auto":
-        if every_vip_has_fip:
-            return "fip-swap", findings
-        if has_fips and (options.accept_address_change or target.any):
-            return "fip-swap", findings  # a floating IP moves; the plan names the addresses that change
-        if has_fips and lb.topology == "ACTIVE_STANDBY":
-            return "failover", findings  # keeps every address, with no outage expected
-        if has_fips and not options.allow_downtime:
-            return "fip-swap", findings  # blocked below until the address change is accepted
-        if target.any:
-            wanted = "recreate"
-        elif lb.topology == "ACTIVE_STANDBY" or options.allow_downtime:
-            wanted = "failover"
-        else:
-            findings.append(
+        chosen, checked = _auto(lb, options, target)
+        if chosen is None:
+            return None, [
                 Finding(
                     "downtime-not-allowed",
-                    f"{who} has no floating IP on its VIP and a SINGLE amphora: an upgrade costs an outage "
+                    f"{_who(lb)} has no floating IP on its VIP and a SINGLE amphora: an upgrade costs an outage "
                     "(failover); add --allow-downtime to accept it, or give it a floating IP for a fip-swap",
                     True,
                 )
-            )
-            return None, findings
-    if wanted == "fip-swap" and not has_fips:
+            ]
+        if not checked:
+            return chosen, []
+        wanted = chosen
+    return wanted, _strategy_findings(lb, wanted, options, target)
+
+
+def _auto(lb: LoadBalancer, options: PlanOptions, target: TargetChanges) -> tuple[str | None, bool]:
+    """``--strategy auto``: the strategy, and whether the checks of a strategy asked for by name still run on it
+    (they do where auto falls back to one without a floating IP). None: nothing fits without an outage the
+    operator has not accepted."""
+    has_fips = bool(lb.floating_ips)
+    if has_fips and not changing(client_addresses(lb, "fip-swap")):
+        return "fip-swap", False  # every VIP has a floating IP
+    if has_fips and (options.accept_address_change or target.any):
+        return "fip-swap", False  # a floating IP moves; the plan names the addresses that change
+    if has_fips and lb.topology == "ACTIVE_STANDBY":
+        return "failover", False  # keeps every address, with no outage expected
+    if has_fips and not options.allow_downtime:
+        return "fip-swap", False  # blocked later until the address change is accepted
+    if target.any:
+        return "recreate", True
+    if lb.topology == "ACTIVE_STANDBY" or options.allow_downtime:
+        return "failover", True
+    return None, True
+
+
+def _strategy_findings(lb: LoadBalancer, wanted: str, options: PlanOptions, target: TargetChanges) -> list[Finding]:
+    who = _who(lb)
+    findings: list[Finding] = []
+    if wanted == "fip-swap" and not lb.floating_ips:
         findings.append(
             Finding(
                 "no-fip",
@@ -51,30 +65,9 @@ def _strategy(facts: Facts, options: PlanOptions, target: TargetChanges) -> tupl
             )
         )
     if wanted == "failover":
-        if target.any:
-            findings.append(
-                Finding(
-                    "failover-cannot-change",
-                    f"{who}: failover cannot change flavor, topology, zone or provider: "
-                    "use fip-swap (needs a floating IP) or recreate",
-                    True,
-                )
-            )
-        if lb.topology != "ACTIVE_STANDBY" and not options.allow_downtime:
-            findings.append(
-                Finding(
-                    "downtime-not-allowed",
-                    f"{who} has a SINGLE amphora: failover means an outage while it is rebuilt; "
-                    "add --allow-downtime to accept it",
-                    True,
-                )
-            )
-        if lb.provider != "amphora":
-            findings.append(
-                Finding("failover-provider", f"{who}: provider {lb.provider} has no amphorae to fail over", True)
-            )
+        findings += _failover_findings(lb, options, target)
     if wanted == "recreate":
-        if has_fips:
+        if lb.floating_ips:
             findings.append(
                 Finding(
                     "recreate-with-fip",
@@ -91,7 +84,35 @@ def _strategy(facts: Facts, options: PlanOptions, target: TargetChanges) -> tupl
                     True,
                 )
             )
-    return wanted, findings
+    return findings
+
+
+def _failover_findings(lb: LoadBalancer, options: PlanOptions, target: TargetChanges) -> list[Finding]:
+    who = _who(lb)
+    findings: list[Finding] = []
+    if target.any:
+        findings.append(
+            Finding(
+                "failover-cannot-change",
+                f"{who}: failover cannot change flavor, topology, zone or provider: "
+                "use fip-swap (needs a floating IP) or recreate",
+                True,
+            )
+        )
+    if lb.topology != "ACTIVE_STANDBY" and not options.allow_downtime:
+        findings.append(
+            Finding(
+                "downtime-not-allowed",
+                f"{who} has a SINGLE amphora: failover means an outage while it is rebuilt; "
+                "add --allow-downtime to accept it",
+                True,
+            )
+        )
+    if lb.provider != "amphora":
+        findings.append(
+            Finding("failover-provider", f"{who}: provider {lb.provider} has no amphorae to fail over", True)
+        )
+    return findings
 
 
 def _needs_clone_findings(facts: Facts, strategy: str) -> list[Finding]:

@@ -15,7 +15,9 @@ from lbswap import clone as clone_mod
 from lbswap.clouds.base import ProbeResult
 from lbswap.errors import CloudError, CloudTimeout, LbswapError, NotFound, QuotaExceeded, SwapFailed
 from lbswap.model import FloatingIP, Listener, LoadBalancer, from_json
-from lbswap.workflow.tasks import HEALTH_RANK, Step, SwapContext, release_temp_fips, temp_fip_tags
+from lbswap.workflow.context import Step, SwapContext
+from lbswap.workflow.steps_clone import HEALTH_RANK
+from lbswap.workflow.waits import release_temp_fips, temp_fip_tags
 
 LOG = logging.getLogger(__name__)
 

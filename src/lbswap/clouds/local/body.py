@@ -64,29 +64,10 @@ def new_lb(
 ) -> dict[str, Any]:
     """A load balancer record (``PENDING_CREATE``) from a fully-populated create body, with its VIP port and
     amphorae allocated; validated like Octavia's API does (400 ``Validation failure``, 409 on a taken VIP)."""
-    if body.get("vip_subnet_id") != st.SUBNET_ID:
-        raise _bad(f"VIP subnet {body.get('vip_subnet_id')} not found (the local cloud has {st.SUBNET_ID})")
-    if body.get("provider", "amphora") != "amphora":
-        raise _bad(f"provider {body.get('provider')} not found")
-    if body.get("additional_vips"):
-        raise _bad("additional VIPs are not supported by the local cloud")
+    topology = _topology(state, body)
     flavor_id = body.get("flavor_id")
-    topology = "SINGLE"
-    if flavor_id:
-        if flavor_id not in state["flavors"]:
-            raise _bad(f"flavor {flavor_id} not found")
-        topology = state["flavors"][flavor_id].get("topology") or "SINGLE"
     listeners, pools = listeners_and_pools(state, body, protocols, algorithms)
-    taken = {p["ip"] for p in state["ports"].values()}
-    address = body.get("vip_address")
-    if address:
-        if address in taken:
-            raise Conflict(f"IP address {address} is already allocated in subnet {st.SUBNET_ID}", status_code=409)
-    else:
-        try:
-            address = st.free_address(taken, st.VIP_NET)
-        except LookupError:
-            raise CloudError(f"no more IP addresses available on subnet {st.SUBNET_ID}", status_code=409) from None
+    address = _vip_address(state, body)
     project_id = body.get("project_id") or st.PROJECT
     port = {"id": st.new_id(state), "ip": address, "project_id": project_id, "subnet_id": st.SUBNET_ID}
     lb: dict[str, Any] = {
@@ -123,3 +104,33 @@ def new_lb(
     for role in roles:
         lb["amphorae"].append(st.new_amphora(state, lb, role, prefix))
     return lb
+
+
+def _topology(state: dict[str, Any], body: dict[str, Any]) -> str:
+    """The topology of the create body's flavor, once its VIP, provider and flavor are checked (400)."""
+    if body.get("vip_subnet_id") != st.SUBNET_ID:
+        raise _bad(f"VIP subnet {body.get('vip_subnet_id')} not found (the local cloud has {st.SUBNET_ID})")
+    if body.get("provider", "amphora") != "amphora":
+        raise _bad(f"provider {body.get('provider')} not found")
+    if body.get("additional_vips"):
+        raise _bad("additional VIPs are not supported by the local cloud")
+    flavor_id = body.get("flavor_id")
+    if not flavor_id:
+        return "SINGLE"
+    if flavor_id not in state["flavors"]:
+        raise _bad(f"flavor {flavor_id} not found")
+    return str(state["flavors"][flavor_id].get("topology") or "SINGLE")
+
+
+def _vip_address(state: dict[str, Any], body: dict[str, Any]) -> str:
+    """The VIP address asked for (409 when taken) or the next free one (409 when the subnet is full)."""
+    taken = {p["ip"] for p in state["ports"].values()}
+    address: str | None = body.get("vip_address")
+    if address:
+        if address in taken:
+            raise Conflict(f"IP address {address} is already allocated in subnet {st.SUBNET_ID}", status_code=409)
+        return address
+    try:
+        return st.free_address(taken, st.VIP_NET)
+    except LookupError:
+        raise CloudError(f"no more IP addresses available on subnet {st.SUBNET_ID}", status_code=409) from None

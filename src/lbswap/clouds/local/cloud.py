@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.clouds.base import ProbeResult, SystemClock, summary_of
+from lbswap.clouds.base import validation_failure as _bad
 from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
 from lbswap.clouds.local.body import new_lb
@@ -39,10 +40,6 @@ PROTOCOLS = ("HTTP", "TCP")
 ALGORITHMS = tuple(render.ALGORITHMS)
 WORKER_START_GRACE = 15.0  # seconds a spawned worker may take to record its pid
 MEMBERS = ({"name": "m0", "address": f"{st.MEMBER_NET}.10"}, {"name": "m1", "address": f"{st.MEMBER_NET}.11"})
-
-
-def _bad(message: str) -> CloudError:
-    return CloudError(f"Validation failure: {message}", status_code=400)
 
 
 class LocalCloud:

@@ -1,0 +1,106 @@
+"""What a campaign reports: the events of its swaps as they happen, and each swap's result as the operator
+reads it (``lbswap status``, ``-f json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lbswap.journal import Journal
+from lbswap.state import SwapState
+from lbswap.workflow.context import SwapOptions
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of one swap started, ended or said something.
+
+    ``at`` is read from the clock the swap waits on (``Cloud.clock``, which the runner injects into every swap):
+    the wall clock on a real cloud, the simulated one on the fake. Every event of a campaign takes this one
+    clock, so ``at`` values compare with each other and with the ``at`` of the flips in the swap's result.
+    """
+
+    campaign_id: str
+    lb_id: str
+    lb_name: str
+    step: str
+    status: str
+    at: float
+    message: str = ""
+
+
+EventSink = Callable[[Event], None]
+
+
+@dataclass
+class SwapResult:
+    id: str
+    name: str
+    strategy: str
+    state: str
+    clone_id: str | None = None
+    flips: list[dict[str, Any]] = field(default_factory=list)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+    kubernetes_annotation: str | None = None
+    downtime: str = ""
+    keep_until: float | None = None
+    #: seconds between the first and the last flip of this load balancer (one compare-and-swap per floating
+    #: IP, in sequence): in that window some of its floating IPs reach the clone and others still the source
+    flip_window_seconds: float | None = None
+    verify: dict[str, Any] | None = None  # the traffic check of the clone before the flip (workflow/verify.py)
+    watch: dict[str, Any] | None = None  # the watch after the flip
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class CampaignResult:
+    campaign_id: str
+    backend: str
+    state: str
+    swaps: list[SwapResult]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "backend": self.backend,
+            "state": self.state,
+            "swaps": [s.to_json() for s in self.swaps],
+        }
+
+
+def new_campaign_id() -> str:
+    return time.strftime("c-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+def campaign_result(journal: Journal, campaign_id: str) -> CampaignResult:
+    """The campaign as the operator reads it, from the journal; private resume data left out."""
+    campaign = journal.campaign(campaign_id)
+    swaps = []
+    for row in journal.swaps(campaign_id):
+        data = {k: v for k, v in row.result.items() if not k.startswith("_")}
+        swaps.append(SwapResult(**data))
+    states_ = {s.state for s in swaps}
+    if states_ & {SwapState.PENDING, SwapState.RUNNING}:
+        state = "unfinished"
+    elif SwapState.KEPT in states_:
+        state = "kept"
+    elif SwapState.SKIPPED in states_:
+        state = "stopped by the circuit breaker"
+    elif states_ <= {"done"}:
+        state = "done"
+    else:
+        state = "finished with failures"
+    return CampaignResult(campaign_id, campaign.backend, state, swaps)
+
+
+def swap_options(campaign_options: dict[str, Any]) -> SwapOptions:
+    """The swap options stored with a campaign (other keys, such as the fleet policy, left out)."""
+    names = {f.name for f in dataclasses.fields(SwapOptions)}
+    return SwapOptions(**{k: v for k, v in campaign_options.items() if k in names})
