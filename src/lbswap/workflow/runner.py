@@ -21,9 +21,10 @@ from typing import Any
 from lbswap.clone import KUBERNETES_ANNOTATION, TargetChanges
 from lbswap.clouds import open_cloud
 from lbswap.clouds.base import Cloud
+from lbswap.clouds.watch import StatusWatcher
 from lbswap.errors import LbswapError, NotFound, StopSwap, WrongCloud
 from lbswap.journal import CampaignRow, Journal, Lease, SwapRow, storage_cause
-from lbswap.model import LoadBalancer, from_json
+from lbswap.model import MARKER_CAMPAIGN, LoadBalancer, from_json
 from lbswap.state import TERMINAL, UNSUCCESSFUL, SwapState, allowed
 from lbswap.workflow import flows
 from lbswap.workflow.guard import Guard, GuardedCloud, StopRequest
@@ -161,6 +162,7 @@ class _Swap:
             saved_source=row.private.get("source"),
             save_source=self.save_source,
             creating=runner.creating,
+            watcher=runner.watcher,
         )
 
     # callbacks from steps
@@ -449,6 +451,13 @@ class _Runner:
         self.on_event = on_event
         self._emit_lock = threading.Lock()
         self.creating = CreationSlots(None, guard.check)
+        self.watcher = StatusWatcher(  # one list call per interval serves every status wait of the campaign
+            self.cloud,
+            tags=[MARKER_CAMPAIGN + campaign_id],
+            interval=options.status_interval,
+            poll_initial=options.poll_initial,
+            poll_max=options.poll_max,
+        )
         self._pace_lock = threading.Lock()
         self._last_start: float | None = None
 

@@ -19,6 +19,7 @@ from taskflow import task
 
 from lbswap import clone as clone_mod
 from lbswap.clouds.base import Cloud
+from lbswap.clouds.watch import StatusWatcher
 from lbswap.errors import (
     CloudError,
     CloudTimeout,
@@ -57,6 +58,7 @@ class SwapOptions:
     delete_timeout: float = 900.0
     poll_initial: float = 1.0
     poll_max: float = 15.0
+    status_interval: float = 2.0  # one list call per interval serves every status wait of a campaign
     image_tag: str = "amphora"
     image_owner: str | None = None
     force: bool = False  # rebuild amphorae already on the newest image (a CA or heartbeat key changed)
@@ -123,6 +125,7 @@ class SwapContext:
     saved_source: dict[str, Any] | None = None
     save_source: Callable[[dict[str, Any]], None] = lambda source: None
     creating: CreationSlots = field(default_factory=lambda: CreationSlots(None, lambda: None))
+    watcher: StatusWatcher | None = None  # the campaign's; without one, each wait polls on its own
 
     @property
     def who(self) -> str:
@@ -191,17 +194,13 @@ def transient(exc: CloudError) -> bool:
 def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, accept_error: bool = False) -> LBSummary:
     """Wait until a load balancer leaves ``PENDING_*``; ERROR fails unless ``accept_error``.
 
-    Polls with backoff on the cloud's clock; a transient error of one poll is not a failure.
+    Served by the campaign's status watcher (or polls with backoff); a transient error of one read is not a failure.
     """
     summary = None
     last = ""
-    for _left in ctx.polls(timeout):
-        try:
-            summary = ctx.cloud.get_load_balancer(lb_id)
-        except CloudError as exc:
-            if transient(exc):
-                continue
-            raise
+    options = ctx.options
+    watcher = ctx.watcher or StatusWatcher(ctx.cloud, poll_initial=options.poll_initial, poll_max=options.poll_max)
+    for summary in watcher.statuses(lb_id, timeout, ctx.check):
         if summary.provisioning_status == "ACTIVE" or (accept_error and summary.provisioning_status == "ERROR"):
             return summary
         if summary.provisioning_status == "ERROR":

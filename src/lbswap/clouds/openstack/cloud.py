@@ -92,8 +92,10 @@ class OpenStackCloud(GraphReader, Preflight):
 
     # --- reading ----------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
-        params = {"project_id": project_id} if project_id else {}
+    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
+        params: dict[str, str] = {"project_id": project_id} if project_id else {}
+        if tags:  # Octavia: those carrying every tag of the comma-separated list
+            params["tags"] = ",".join(tags)
         return [self._summary(lb) for lb in self._list(f"{LB}/loadbalancers", "loadbalancers", "list", **params)]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
