@@ -28,9 +28,16 @@ How a graph is read, and why it is not one call per object:
   load balancer was ``ACTIVE`` are still true when it is ``ACTIVE`` again with the same ``updated_at``,
   provided that write was at least :attr:`OpenStackCloud.graph_settle` seconds older than the read
   (``updated_at`` has whole seconds, and the API and worker hosts' clocks may differ a little). A reused
-  graph still gets its member health from the status tree, and its amphorae, floating IPs and every load
-  balancer field from fresh calls: four calls instead of one per object. Anything unexpected (a member
-  the status tree does not show, a listener or pool id that changed) means a full read.
+  graph still gets its member health from the status tree, and its floating IPs and every load balancer
+  field from fresh calls: three calls instead of one per object. Anything unexpected (a member the status
+  tree does not show, a listener or pool id that changed) means a full read.
+- Amphorae likewise, for at most :attr:`OpenStackCloud.amphorae_reuse` seconds: their role, status and image
+  change only in flows that lock the load balancer (failover, delete); only a certificate's expiry moves
+  without that lock (housekeeping rotates it weeks before it expires, and the plan reads it in days).
+- Never reused: floating IPs (the flip's compare-and-swap and the refusal to delete a load balancer a
+  floating IP points at read them fresh), member health, and a load balancer's own fields and status.
+- A subnet's network, once a load balancer read showed it (``subnet_free_addresses`` needs it).
+- The amphora API is admin-only: after one 403 it is not asked again (no amphorae, as before).
 """
 
 from lbswap.clouds.openstack.api import DEFAULT_API_TIMEOUT, GRAPH_CACHE_SIZE, GRAPH_SETTLE, VIP_PORT_PREFIX, public_url

@@ -31,6 +31,9 @@ PROVIDER_LIMITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 GRAPH_SETTLE = 5.0
 #: load balancers whose children are kept for reuse (least recently read dropped first)
 GRAPH_CACHE_SIZE = 512
+#: seconds the amphorae of an unchanged load balancer are reused (only their certificate's expiry can move
+#: without the load balancer's lock: housekeeping rotates it, weeks before it expires)
+AMPHORAE_REUSE = 300.0
 # Octavia quota names -> lbswap's kinds; Neutron's are the same words (port, floatingip).
 #: lbswap's quota kind -> the names Octavia's quota API answers with, newest first (it answers ``loadbalancer``,
 #: ``healthmonitor``...; ``load_balancer`` and ``health_monitor`` are its deprecated aliases)

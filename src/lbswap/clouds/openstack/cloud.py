@@ -14,6 +14,7 @@ from typing import Any
 from lbswap.clouds import reach
 from lbswap.clouds.base import ProbeResult, SystemClock
 from lbswap.clouds.openstack.api import (
+    AMPHORAE_REUSE,
     DEFAULT_API_TIMEOUT,
     GRAPH_SETTLE,
     LB,
@@ -59,8 +60,11 @@ class OpenStackCloud(GraphReader, Preflight):
         self._services: dict[str, bool] = {}
         self._children: OrderedDict[str, _Children] = OrderedDict()
         self._children_lock = threading.Lock()  # a campaign's swaps read graphs from several threads
+        self._amphorae_forbidden = False
+        self._subnet_networks: dict[str, str] = {}
         #: see the module doc; tests shorten it rather than wait
         self.graph_settle = GRAPH_SETTLE
+        self.amphorae_reuse = AMPHORAE_REUSE
 
     @property
     def clock(self) -> SystemClock:

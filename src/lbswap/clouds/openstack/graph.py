@@ -10,7 +10,14 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lbswap.clouds.openstack.api import GRAPH_CACHE_SIZE, LB, epoch_of, last_change, to_model, utc_iso
+from lbswap.clouds.openstack.api import (
+    GRAPH_CACHE_SIZE,
+    LB,
+    epoch_of,
+    last_change,
+    to_model,
+    utc_iso,
+)
 from lbswap.clouds.openstack.rest import Rest
 from lbswap.errors import CloudError, NotFound
 from lbswap.model import (
@@ -31,19 +38,24 @@ LOG = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class _Children:
-    """A load balancer's listeners and pools, read while it was ACTIVE and last written at ``changed``."""
+    """A load balancer's listeners, pools and amphorae, read while it was ACTIVE and last written at ``changed``;
+    the amphorae read at ``amphorae_at`` (the server's clock)."""
 
     changed: str
     listeners: tuple[Listener, ...]
     pools: tuple[Pool, ...]
+    amphorae: tuple[Amphora, ...] = ()
+    amphorae_at: float | None = None
 
 
 class GraphReader(Rest):
     """``read_graph`` and ``list_amphorae``."""
 
     graph_settle: float
+    amphorae_reuse: float
     _children: OrderedDict[str, _Children]
     _children_lock: threading.Lock
+    _amphorae_forbidden: bool
 
     def read_graph(self, lb_id: str) -> LoadBalancer:
         what = f"load balancer {lb_id}"
@@ -53,15 +65,21 @@ class GraphReader(Rest):
             self._forget(lb_id)
             raise
         lb = data["loadbalancer"]
+        self._subnet_networks.update({s: lb["vip_network_id"] for s in _subnets(lb) if lb.get("vip_network_id")})
         children = self._reusable_children(lb, what)
         if children is None:
-            children = self._read_children(lb, what)
+            children = self._read_children(lb, what, served_at)
+            self._remember(lb, served_at, children)
+        elif (
+            served_at is None or children.amphorae_at is None or served_at - children.amphorae_at > self.amphorae_reuse
+        ):
+            children = dataclasses.replace(children, amphorae=self._amphorae_of(lb), amphorae_at=served_at)
             self._remember(lb, served_at, children)
         vips = [
             AdditionalVip(subnet_id=v["subnet_id"], ip_address=v.get("ip_address"))
             for v in lb.get("additional_vips") or []
         ]
-        amphorae = self.list_amphorae(lb_id) if lb.get("provider") in ("amphora", "octavia") else []
+        amphorae = list(children.amphorae)
         topology = self._topology(lb.get("flavor_id"), amphorae)
         fips = self.list_floating_ips(port_id=lb["vip_port_id"]) if lb.get("vip_port_id") else []
         return to_model(
@@ -75,8 +93,8 @@ class GraphReader(Rest):
             amphorae=amphorae,
         )
 
-    def _read_children(self, lb: Mapping[str, Any], what: str) -> _Children:
-        """Every listener and pool of a load balancer, and everything under them, listed by parent."""
+    def _read_children(self, lb: Mapping[str, Any], what: str, served_at: float | None) -> _Children:
+        """Every listener and pool of a load balancer, and everything under them, listed by parent; its amphorae."""
         lb_id = lb["id"]
         pools = self._by_parent("pools", "pool", [p["id"] for p in lb.get("pools", [])], what, loadbalancer_id=lb_id)
         listeners = self._by_parent(
@@ -86,7 +104,12 @@ class GraphReader(Rest):
             changed=last_change(lb) or "",
             listeners=tuple(self._listener(li, what) for li in listeners),
             pools=tuple(self._pool(p, what) for p in pools),
+            amphorae=self._amphorae_of(lb),
+            amphorae_at=served_at,
         )
+
+    def _amphorae_of(self, lb: Mapping[str, Any]) -> tuple[Amphora, ...]:
+        return tuple(self.list_amphorae(lb["id"])) if lb.get("provider") in ("amphora", "octavia") else ()
 
     def _by_parent(self, path: str, key: str, ids: Sequence[str], what: str, **parent: str) -> list[dict[str, Any]]:
         """The objects ``ids`` of one kind, listed by their parent (``parent`` is the list filter); any the list
@@ -173,11 +196,14 @@ class GraphReader(Rest):
         return "ACTIVE_STANDBY" if any(a.role in ("MASTER", "BACKUP") for a in amphorae) else "SINGLE"
 
     def list_amphorae(self, lb_id: str) -> list[Amphora]:
+        if self._amphorae_forbidden:
+            return []
         try:
             amps = self._list("/octavia/amphorae", "amphorae", f"amphorae of {lb_id}", loadbalancer_id=lb_id)
         except CloudError as exc:
             if exc.status_code == 403:  # the amphora API is admin-only: an operator tool, so say so once
-                LOG.warning("amphorae of %s not readable (admin only): %s", lb_id, exc)
+                LOG.warning("amphorae not readable (admin only), not asked again: %s", exc)
+                self._amphorae_forbidden = True
                 return []
             raise
         return [
@@ -202,3 +228,8 @@ class GraphReader(Rest):
         return [
             self._fip(f) for f in self._neutron("GET", "/floatingips", "floating IPs", params=params)["floatingips"]
         ]
+
+
+def _subnets(lb: Mapping[str, Any]) -> list[str]:
+    """The subnets of a load balancer's VIPs: all on its VIP network (Octavia puts additional VIPs on the VIP port)."""
+    return [s for s in [lb.get("vip_subnet_id"), *(v.get("subnet_id") for v in lb.get("additional_vips") or [])] if s]

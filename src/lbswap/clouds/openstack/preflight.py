@@ -53,9 +53,11 @@ class Preflight(Rest):
         return usage
 
     def subnet_free_addresses(self, subnet_id: str) -> int | None:
-        subnet = self._neutron("GET", f"/subnets/{subnet_id}", f"subnet {subnet_id}")["subnet"]
+        network = self._subnet_networks.get(subnet_id)
+        if network is None:
+            network = self._neutron("GET", f"/subnets/{subnet_id}", f"subnet {subnet_id}")["subnet"]["network_id"]
         try:
-            path = f"/network-ip-availabilities/{subnet['network_id']}"
+            path = f"/network-ip-availabilities/{network}"
             data = self._neutron("GET", path, f"IP availability of {subnet_id}")["network_ip_availability"]
         except CloudError as exc:
             LOG.debug("no IP availability for subnet %s: %s", subnet_id, exc)

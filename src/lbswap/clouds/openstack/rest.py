@@ -16,6 +16,7 @@ class Rest:
     _conn: Any
     _services: dict[str, bool]
     _profiles: dict[str, tuple[str | None, str | None]]
+    _subnet_networks: dict[str, str]  # subnet id -> network id, from load balancers read (it never changes)
 
     def _call(self, service: str, method: str, url: str, what: str, **kwargs: Any) -> Any:
         return self._dated_call(service, method, url, what, **kwargs)[0]
