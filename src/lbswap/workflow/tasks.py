@@ -181,7 +181,7 @@ def find_clones(ctx: SwapContext) -> list[LBSummary]:
     """The clones this campaign made of this source, found by their marker tags (the cloud is the truth)."""
     return [
         lb
-        for lb in ctx.cloud.list_load_balancers()
+        for lb in ctx.cloud.list_load_balancers(tags=[MARKER_CLONE_OF + ctx.lb_id, MARKER_CAMPAIGN + ctx.campaign_id])
         if lb.clone_of == ctx.lb_id and MARKER_CAMPAIGN + ctx.campaign_id in lb.tags
     ]
 
@@ -222,16 +222,15 @@ def refuse_if_serving(ctx: SwapContext, lb_id: str, step: str) -> None:
         graph = ctx.cloud.read_graph(lb_id)
     except NotFound:
         return
-    for port in graph.vip_port_ids():
-        for fip in ctx.cloud.list_floating_ips(port_id=port):
-            role = "the source" if lb_id == ctx.lb_id else f"the clone {lb_id}"
-            raise SwapFailed(
-                f"refusing to delete {role}: floating IP {fip.floating_ip_address} points at it "
-                f"(source {ctx.lb_id}, load balancer {lb_id}); nothing was deleted, check where the floating IP "
-                "should point and run `lbswap resume` or `lbswap rollback`",
-                lb=ctx.who,
-                step=step,
-            )
+    for fip in graph.floating_ips:  # read by read_graph just now, on every VIP port (the protocol)
+        role = "the source" if lb_id == ctx.lb_id else f"the clone {lb_id}"
+        raise SwapFailed(
+            f"refusing to delete {role}: floating IP {fip.floating_ip_address} points at it "
+            f"(source {ctx.lb_id}, load balancer {lb_id}); nothing was deleted, check where the floating IP "
+            "should point and run `lbswap resume` or `lbswap rollback`",
+            lb=ctx.who,
+            step=step,
+        )
 
 
 def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> None:
@@ -389,7 +388,7 @@ class Preflight(Step):
                     raise FloatingIPHijacked(f"floating IP {fip.floating_ip_address} is no longer on the source VIP")
             others = [
                 c
-                for c in self.ctx.cloud.list_load_balancers()
+                for c in self.ctx.cloud.list_load_balancers(tags=[MARKER_CLONE_OF + self.ctx.lb_id])
                 if c.clone_of == self.ctx.lb_id and c.campaign != self.ctx.campaign_id
             ]
             if others:
