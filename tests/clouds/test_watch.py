@@ -177,6 +177,10 @@ def test_a_load_balancer_without_the_tag_is_polled_on_its_own_with_backoff(cloud
     assert counting.count("list") == 1, "listed once, then known to be outside the listing"
     assert gets[:6] == [0.0, 1.0, 2.5, 4.75, 8.125, 12.125], "each delay 1.5 times the last, up to poll_max"
     assert LATENCY <= gets[-1] <= LATENCY + 4.0, gets
+    # known to be outside the listing now: a later wait on it reads it at once, on its own, and lists nothing
+    counting.calls.clear()
+    assert next(watcher.statuses(source.id, 60)).provisioning_status == "ACTIVE"
+    assert [call for _at, call in counting.calls] == ["get"]
 
 
 def test_a_deleted_load_balancer_reaches_its_waiter_as_not_found(cloud: fake.FakeCloud) -> None:

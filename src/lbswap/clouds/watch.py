@@ -78,6 +78,7 @@ class StatusWatcher:
         self._waiters: dict[str, int] = {}  # load balancer id -> swaps waiting on it
         self._seen: dict[str, tuple[int, LBSummary | CloudError]] = {}  # id -> (read number, what it found)
         self._direct: dict[str, _Direct] = {}  # ids the listing did not show
+        self._untagged: set[str] = set()  # ids a listing did not show though they existed: never listed again
         self._reads = 0  # reads begun so far: a waiter takes only what a read begun after it started found
         self._list_at = -math.inf  # when the next list call is due
         self._list_delay = interval
@@ -95,6 +96,8 @@ class StatusWatcher:
         deadline = self.clock.now() + timeout
         with self._cond:
             self._waiters[lb_id] = self._waiters.get(lb_id, 0) + 1
+            if lb_id in self._untagged and lb_id not in self._direct:  # lbswap never tags a load balancer later
+                self._direct[lb_id] = _Direct(due=-math.inf, delay=self.poll_initial)
             after = self._reads
         try:
             first = True
@@ -192,6 +195,8 @@ class StatusWatcher:
             direct |= unlisted
         for lb_id in sorted(direct):
             self._get(lb_id, now, found)
+            if lb_id in unlisted and isinstance(found.get(lb_id), LBSummary):
+                self._untagged.add(lb_id)
         with self._cond:
             for lb_id, value in found.items():
                 if lb_id in self._waiters:
