@@ -249,8 +249,14 @@ def test_read_graph_lists_by_parent_and_reuses_an_unchanged_graph(conn: Any, net
     }, calls
     again, calls = counting.read(lb["id"])
     assert again == full
-    assert sum(calls.values()) == 4, calls  # the load balancer, its status tree, amphorae, floating IPs
-    assert calls["GET /v2/lbaas/loadbalancers/{id}/status"] == 1
+    assert calls == {  # the load balancer, its status tree, its floating IPs: the amphorae too are reused
+        "GET /v2/lbaas/loadbalancers/{id}": 1,
+        "GET /v2/lbaas/loadbalancers/{id}/status": 1,
+        "GET /v2.0/floatingips": 1,
+    }, calls
+    counting.cloud.amphorae_reuse = 0.0  # past their time, the amphorae are read again (and kept again)
+    assert counting.read(lb["id"])[1]["GET /v2/octavia/amphorae"] == 1
+    counting.cloud.amphorae_reuse = 3600.0
     # member health always comes fresh from the status tree, never from what was kept
     kept = counting.cloud._children[lb["id"]]
     sick = [

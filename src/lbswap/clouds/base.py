@@ -102,8 +102,9 @@ class Cloud(Protocol):
 
     # --- reading --------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
-        """Every load balancer visible to the caller, optionally of one project.
+    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
+        """Every load balancer visible to the caller, optionally of one project, optionally only those carrying
+        every one of ``tags`` (Octavia's ``tags`` filter; what the status watcher lists a campaign's clones by).
 
         :raises CloudError: the listing failed.
         """
@@ -321,3 +322,8 @@ def summary_of(record: Mapping[str, Any], *, operating_status: str | None = None
         provider=record["provider"],
         flavor_id=record["flavor_id"],
     )
+
+
+def listed(record: Mapping[str, Any], project_id: str | None, tags: Sequence[str]) -> bool:
+    """Whether a load balancer record passes a listing's filters: its project, and every one of ``tags``."""
+    return project_id in (None, record["project_id"]) and set(tags) <= set(record["tags"])

@@ -13,6 +13,7 @@ from taskflow import task
 
 from lbswap import clone as clone_mod
 from lbswap.clouds.base import Cloud
+from lbswap.clouds.watch import StatusWatcher
 from lbswap.errors import LbswapError
 
 
@@ -25,6 +26,7 @@ class SwapOptions:
     delete_timeout: float = 900.0
     poll_initial: float = 1.0
     poll_max: float = 15.0
+    status_interval: float = 2.0  # one list call per interval serves every status wait of a campaign
     image_tag: str = "amphora"
     image_owner: str | None = None
     force: bool = False  # rebuild amphorae already on the newest image (a CA or heartbeat key changed)
@@ -91,6 +93,7 @@ class SwapContext:
     saved_source: dict[str, Any] | None = None
     save_source: Callable[[dict[str, Any]], None] = lambda source: None
     creating: CreationSlots = field(default_factory=lambda: CreationSlots(None, lambda: None))
+    watcher: StatusWatcher | None = None  # the campaign's; without one, each wait polls on its own
 
     @property
     def who(self) -> str:

@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lbswap.clouds.base import Cloud
+from lbswap.clouds.watch import StatusWatcher
 from lbswap.errors import StopSwap
 from lbswap.journal import Journal
+from lbswap.model import MARKER_CAMPAIGN
 from lbswap.state import UNSUCCESSFUL, SwapState
 from lbswap.workflow.context import CreationSlots, SwapOptions
 from lbswap.workflow.guard import Guard, GuardedCloud
@@ -54,6 +56,13 @@ class CampaignDriver:
         self.on_event = on_event
         self._emit_lock = threading.Lock()
         self.creating = CreationSlots(None, guard.check)
+        self.watcher = StatusWatcher(  # one list call per interval serves every status wait of the campaign
+            self.cloud,
+            tags=[MARKER_CAMPAIGN + campaign_id],
+            interval=options.status_interval,
+            poll_initial=options.poll_initial,
+            poll_max=options.poll_max,
+        )
         self._pace_lock = threading.Lock()
         self._last_start: float | None = None
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from lbswap import clone as clone_mod
 from lbswap.errors import CloudTimeout, FloatingIPHijacked, LbswapError, SwapFailed, WaitFailed
-from lbswap.model import LoadBalancer, from_json, to_json
+from lbswap.model import MARKER_CLONE_OF, LoadBalancer, from_json, to_json
 from lbswap.workflow.context import Step, SwapContext
 from lbswap.workflow.waits import delete_clones, find_clones, wait_status
 
@@ -51,7 +51,7 @@ class Preflight(Step):
                     raise FloatingIPHijacked(f"floating IP {fip.floating_ip_address} is no longer on the source VIP")
             others = [
                 c
-                for c in self.ctx.cloud.list_load_balancers()
+                for c in self.ctx.cloud.list_load_balancers(tags=[MARKER_CLONE_OF + self.ctx.lb_id])
                 if c.clone_of == self.ctx.lb_id and c.campaign != self.ctx.campaign_id
             ]
             if others:

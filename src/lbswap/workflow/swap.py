@@ -62,6 +62,7 @@ class SwapDriver:
             saved_source=row.private.get("source"),
             save_source=self.save_source,
             creating=runner.creating,
+            watcher=runner.watcher,
         )
 
     def _now(self) -> float:

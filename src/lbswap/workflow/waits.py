@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lbswap.clouds.retry import transient
+from lbswap.clouds.watch import StatusWatcher
 from lbswap.errors import CloudError, Conflict, NotFound, SwapFailed, WaitFailed
 from lbswap.model import MARKER_CAMPAIGN, MARKER_CLONE_OF, MARKER_TEMP_FIP, LBSummary
 from lbswap.workflow.context import SwapContext
@@ -15,7 +16,7 @@ def find_clones(ctx: SwapContext) -> list[LBSummary]:
     """The clones this campaign made of this source, found by their marker tags (the cloud is the truth)."""
     return [
         lb
-        for lb in ctx.cloud.list_load_balancers()
+        for lb in ctx.cloud.list_load_balancers(tags=[MARKER_CLONE_OF + ctx.lb_id, MARKER_CAMPAIGN + ctx.campaign_id])
         if lb.clone_of == ctx.lb_id and MARKER_CAMPAIGN + ctx.campaign_id in lb.tags
     ]
 
@@ -23,18 +24,15 @@ def find_clones(ctx: SwapContext) -> list[LBSummary]:
 def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, accept_error: bool = False) -> LBSummary:
     """Wait until a load balancer leaves ``PENDING_*``; ERROR fails unless ``accept_error``.
 
-    Polls with backoff on the cloud's clock; a transient error of one poll (a timeout, a 5xx, or a 429: the
-    next poll comes later anyway; see :func:`lbswap.clouds.retry.transient`) is not a failure.
+    Served by the campaign's status watcher (one list call per interval for all its swaps), or polls with
+    backoff on the cloud's clock; a transient error of one read (a timeout, a 5xx, or a 429: the next read
+    comes later anyway; see :func:`lbswap.clouds.retry.transient`) is not a failure.
     """
     summary = None
     last = ""
-    for _left in ctx.polls(timeout):
-        try:
-            summary = ctx.cloud.get_load_balancer(lb_id)
-        except CloudError as exc:
-            if transient(exc):
-                continue
-            raise
+    options = ctx.options
+    watcher = ctx.watcher or StatusWatcher(ctx.cloud, poll_initial=options.poll_initial, poll_max=options.poll_max)
+    for summary in watcher.statuses(lb_id, timeout, ctx.check):
         if summary.provisioning_status == "ACTIVE" or (accept_error and summary.provisioning_status == "ERROR"):
             return summary
         if summary.provisioning_status == "ERROR":
@@ -56,16 +54,15 @@ def refuse_if_serving(ctx: SwapContext, lb_id: str, step: str) -> None:
         graph = ctx.cloud.read_graph(lb_id)
     except NotFound:
         return
-    for port in graph.vip_port_ids():
-        for fip in ctx.cloud.list_floating_ips(port_id=port):
-            role = "the source" if lb_id == ctx.lb_id else f"the clone {lb_id}"
-            raise SwapFailed(
-                f"refusing to delete {role}: floating IP {fip.floating_ip_address} points at it "
-                f"(source {ctx.lb_id}, load balancer {lb_id}); nothing was deleted, check where the floating IP "
-                "should point and run `lbswap resume` or `lbswap rollback`",
-                lb=ctx.who,
-                step=step,
-            )
+    for fip in graph.floating_ips:  # read by read_graph just now, on every VIP port (the protocol)
+        role = "the source" if lb_id == ctx.lb_id else f"the clone {lb_id}"
+        raise SwapFailed(
+            f"refusing to delete {role}: floating IP {fip.floating_ip_address} points at it "
+            f"(source {ctx.lb_id}, load balancer {lb_id}); nothing was deleted, check where the floating IP "
+            "should point and run `lbswap resume` or `lbswap rollback`",
+            lb=ctx.who,
+            step=step,
+        )
 
 
 def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> None:

@@ -194,13 +194,16 @@ class FakeCloud:
 
     # --- reading --------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
+    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
         with self._call("list_load_balancers") as state:
             known, self._summaries = self._summaries, {}
             for text in state["lbs"].brief_texts():
                 self._summaries[text] = known.get(text) or summary(json.loads(text))
             found = self._summaries.values()
-            return [lb for lb in found if project_id is None or lb.project_id == project_id]
+            wanted = set(tags)
+            return [
+                lb for lb in found if (project_id is None or lb.project_id == project_id) and wanted.issubset(lb.tags)
+            ]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
         with self._call("get_load_balancer") as state:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lbswap.clouds.base import ProbeResult, SystemClock, summary_of
+from lbswap.clouds.base import ProbeResult, SystemClock, listed, summary_of
 from lbswap.clouds.base import validation_failure as _bad
 from lbswap.clouds.local import apply, render
 from lbswap.clouds.local import state as st
@@ -185,9 +185,9 @@ class LocalCloud:
 
     # --- reading --------------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None) -> list[LBSummary]:
+    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
         with self._state(write=False) as state:
-            lbs = [lb for lb in state["lbs"].values() if project_id is None or lb["project_id"] == project_id]
+            lbs = [lb for lb in state["lbs"].values() if listed(lb, project_id, tags)]
         return [self._summary(lb) for lb in lbs]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:

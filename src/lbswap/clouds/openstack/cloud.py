@@ -1,0 +1,209 @@
+"""``OpenStackCloud``: the Cloud protocol over openstacksdk, made of the package's parts (rest, graph, preflight)
+plus the load balancer lifecycle and the floating IP side effects."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lbswap.clouds import reach
+from lbswap.clouds.base import ProbeResult, SystemClock
+from lbswap.clouds.openstack.api import (
+    AMPHORAE_REUSE,
+    DEFAULT_API_TIMEOUT,
+    GRAPH_SETTLE,
+    LB,
+    VIP_PORT_PREFIX,
+    api_errors,
+    check_config_files,
+    first_line,
+    public_url,
+    to_model,
+)
+from lbswap.clouds.openstack.graph import GraphReader, _Children
+from lbswap.clouds.openstack.preflight import Preflight
+from lbswap.errors import CloudError, ConfigError, Conflict, NotFound
+from lbswap.model import FloatingIP, LBSummary, Stats
+
+LOG = logging.getLogger(__name__)
+
+
+class OpenStackCloud(GraphReader, Preflight):
+    """Octavia and Neutron through openstacksdk. ``cloud_name`` is a clouds.yaml entry, or None for
+    ``OS_CLOUD`` / the ``OS_*`` variables."""
+
+    kind = "openstack"
+
+    def __init__(self, cloud_name: str | None) -> None:
+        import openstack
+        import openstack.config
+        import openstack.connection
+
+        self._name = cloud_name
+        self._clock = SystemClock()
+        check_config_files()
+        try:
+            region = openstack.config.get_cloud_region(cloud=cloud_name)
+            if region.config.get("api_timeout") is None:  # a hung request must not hang lbswap at 3 a.m.
+                region.config["api_timeout"] = DEFAULT_API_TIMEOUT
+            self._conn = openstack.connection.Connection(config=region)
+            self._name = cloud_name or self._conn.config.name or None
+        except Exception as exc:  # the SDK raises many kinds here; none of their texts carries a secret
+            name = f"cloud {cloud_name!r}" if cloud_name else "the OS_* environment"
+            raise ConfigError(f"cannot use {name}: {first_line(exc)}") from None
+        self._profiles: dict[str, tuple[str | None, str | None]] = {}
+        self._services: dict[str, bool] = {}
+        self._children: OrderedDict[str, _Children] = OrderedDict()
+        self._children_lock = threading.Lock()  # a campaign's swaps read graphs from several threads
+        self._amphorae_forbidden = False
+        self._subnet_networks: dict[str, str] = {}
+        #: see the module doc; tests shorten it rather than wait
+        self.graph_settle = GRAPH_SETTLE
+        self.amphorae_reuse = AMPHORAE_REUSE
+
+    @property
+    def clock(self) -> SystemClock:
+        return self._clock
+
+    def spec(self) -> str:
+        return f"openstack:{self._name}" if self._name and self._name != "envvars" else "openstack"
+
+    def identity(self) -> str:
+        """Which cloud this is, stable across processes and hosts: the auth URL (or, without one, the Octavia
+        endpoint), the project (id, else name and domain) and the region. Never a credential."""
+        config = self._conn.config
+        auth: Mapping[str, Any] = config.config.get("auth") or {}
+        url = auth.get("auth_url") or config.config.get("load_balancer_endpoint_override") or ""
+        project = str(auth.get("project_id") or auth.get("tenant_id") or "")
+        name = str(auth.get("project_name") or auth.get("tenant_name") or "")
+        if not project and name:  # a name is unique within its domain only
+            domain = auth.get("project_domain_id") or auth.get("project_domain_name")
+            project = f"{name}@{domain}" if domain else name
+        region = config.region_name or ""
+        # the SDK rewrites an endpoint override to its versioned form once it has discovered the API (…/v2):
+        # the identity must not depend on whether this process has made a call yet
+        base = re.sub(r"/v\d+(\.\d+)?$", "", public_url(str(url)))
+        return f"openstack:{base};project={project};region={region}"
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
+        params: dict[str, str] = {"project_id": project_id} if project_id else {}
+        if tags:  # Octavia: those carrying every tag of the comma-separated list
+            params["tags"] = ",".join(tags)
+        return [self._summary(lb) for lb in self._list(f"{LB}/loadbalancers", "loadbalancers", "list", **params)]
+
+    def get_load_balancer(self, lb_id: str) -> LBSummary:
+        try:
+            data = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}", f"load balancer {lb_id}")["loadbalancer"]
+        except NotFound:
+            self._delete_leftover_vip_ports(lb_id)
+            raise
+        return self._summary(data)
+
+    @staticmethod
+    def _summary(data: Mapping[str, Any]) -> LBSummary:
+        return to_model(LBSummary, data)
+
+    def get_stats(self, lb_id: str) -> Stats:
+        stats = self._octavia("GET", f"{LB}/loadbalancers/{lb_id}/stats", f"stats of {lb_id}")["stats"]
+        return to_model(Stats, stats)
+
+    # --- load balancer lifecycle ----------------------------------------------------------------------
+
+    def create_load_balancer(self, body: Mapping[str, Any]) -> LBSummary:
+        name = body.get("name", "")
+        data = self._octavia(
+            "POST", f"{LB}/loadbalancers", f"create load balancer {name!r}", json={"loadbalancer": dict(body)}
+        )
+        return self._summary(data["loadbalancer"])
+
+    def delete_load_balancer(self, lb_id: str, *, cascade: bool = True) -> None:
+        params = {"cascade": "true"} if cascade else {}
+        self._forget(lb_id)
+        try:
+            self._octavia("DELETE", f"{LB}/loadbalancers/{lb_id}", f"delete load balancer {lb_id}", params=params)
+        except NotFound:
+            self._delete_leftover_vip_ports(lb_id)
+        except Conflict:
+            try:
+                current = self.get_load_balancer(lb_id)
+            except NotFound:
+                return
+            if current.provisioning_status != "PENDING_DELETE":  # already being deleted: quietly done
+                raise
+
+    def _delete_leftover_vip_ports(self, lb_id: str) -> None:
+        """Delete the VIP port of a load balancer that no longer exists (idempotent; see the module doc)."""
+        name = VIP_PORT_PREFIX + lb_id
+        try:
+            ports = self._neutron("GET", "/ports", f"VIP port of {lb_id}", params={"name": name})["ports"]
+            for port in ports:
+                if port.get("name") != name or port.get("device_id") not in ("", lb_id, f"lb-{lb_id}"):
+                    continue
+                with contextlib.suppress(NotFound):
+                    self._neutron("DELETE", f"/ports/{port['id']}", f"delete VIP port {port['id']} of {lb_id}")
+                    LOG.info("deleted VIP port %s left behind by load balancer %s", port["id"], lb_id)
+        except CloudError as exc:  # best effort: the next look at the deleted load balancer tries again
+            LOG.warning("could not clean up the VIP port %s of deleted load balancer %s: %s", name, lb_id, exc)
+
+    def rename_load_balancer(self, lb_id: str, name: str) -> None:
+        body = {"loadbalancer": {"name": name}}
+        self._octavia("PUT", f"{LB}/loadbalancers/{lb_id}", f"rename load balancer {lb_id}", json=body)
+
+    def failover_load_balancer(self, lb_id: str) -> None:
+        self._octavia("PUT", f"{LB}/loadbalancers/{lb_id}/failover", f"failover of load balancer {lb_id}")
+
+    def failover_amphora(self, amphora_id: str) -> None:
+        self._octavia("PUT", f"/octavia/amphorae/{amphora_id}/failover", f"failover of amphora {amphora_id}")
+
+    # --- floating IPs ---------------------------------------------------------------------------------
+
+    def get_floating_ip(self, fip_id: str) -> FloatingIP:
+        return self._fip(self._neutron("GET", f"/floatingips/{fip_id}", f"floating IP {fip_id}")["floatingip"])
+
+    def move_floating_ip(
+        self, fip_id: str, *, port_id: str, fixed_ip_address: str | None, if_revision: int
+    ) -> FloatingIP:
+        attrs: dict[str, Any] = {"port_id": port_id}
+        if fixed_ip_address:
+            attrs["fixed_ip_address"] = fixed_ip_address
+        with api_errors(f"move floating IP {fip_id} to port {port_id}"):
+            fip = self._conn.network.update_ip(fip_id, if_revision=if_revision, **attrs)
+            return self._fip(fip.to_dict(computed=False))
+
+    def create_floating_ip(self, *, floating_network_id: str, port_id: str, tags: Sequence[str]) -> FloatingIP:
+        body = {"floatingip": {"floating_network_id": floating_network_id, "port_id": port_id}}
+        fip = self._neutron("POST", "/floatingips", "create floating IP", json=body)["floatingip"]
+        if tags:
+            self._neutron("PUT", f"/floatingips/{fip['id']}/tags", "tag floating IP", json={"tags": list(tags)})
+            fip = self._neutron("GET", f"/floatingips/{fip['id']}", "floating IP")["floatingip"]
+        return self._fip(fip)
+
+    def delete_floating_ip(self, fip_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._neutron("DELETE", f"/floatingips/{fip_id}", f"delete floating IP {fip_id}")
+
+    def probe_listener(
+        self,
+        address: str,
+        port: int,
+        protocol: str,
+        *,
+        path: str = "/",
+        host: str | None = None,
+        sni: str | None = None,
+        payload: bytes | None = None,
+        timeout: float = 3.0,
+    ) -> ProbeResult:
+        """Plain sockets from this host to the floating IP (where an operator's clients would come from)."""
+        return reach.probe(address, port, protocol, path=path, host=host, sni=sni, payload=payload, timeout=timeout)
