@@ -77,6 +77,7 @@ class StandIn(OpenStackCloud):
         self.clone_status = clone_status
         self.probes: list[tuple[str, int, str, list[Any]]] = []
         self.temp_at_flips: list[int] = []
+        self.probes_before_flip = 0
 
     def probe_listener(self, address: str, port: int, protocol: str, **kwargs: Any) -> ProbeResult:
         self.probes.append((address, port, protocol, temp_fips(self.conn, self.source.id)))
@@ -86,6 +87,7 @@ class StandIn(OpenStackCloud):
 
     def move_floating_ip(self, fip_id: str, **kwargs: Any) -> Any:
         self.temp_at_flips.append(len(temp_fips(self.conn, self.source.id)))
+        self.probes_before_flip = len(self.probes)
         return super().move_floating_ip(fip_id, **kwargs)
 
 
@@ -122,6 +124,26 @@ def test_temporary_floating_ip_lifecycle(conn: Any, net: stack.Net, cloud: OpenS
     assert backend.temp_at_flips == [0]  # released before the flip
     assert temp_fips(conn, source.id) == []
     assert temp not in {f.floating_ip_address for f in conn.network.ips()}
+
+
+def test_the_watch_probes_through_the_moved_floating_ip_only(
+    conn: Any, net: stack.Net, cloud: OpenStackCloud, tmp_path: Path
+) -> None:
+    source = make_source(conn, net, cloud, stack.small_body(net, stack.unique("watch")))
+    front = source.floating_ips[0].floating_ip_address
+    backend = StandIn(conn, source)
+    try:
+        plans = make_plans(backend, [source.id], PlanOptions(watch=2))
+        options = SwapOptions(drain_timeout=0, watch=2, watch_interval=0.5, stats_interval=0.5)
+        swap = run_campaign(backend, Journal(tmp_path / "j.sqlite"), plans, options).swaps[0].to_json()
+        check_done(conn, backend, source, swap)
+    finally:
+        backend.close()
+    assert plans[0].checks.watch_seconds == 2
+    assert swap["watch"]["outcome"] == "passed" and swap["watch"]["samples"] > 0, swap["watch"]
+    watched = backend.probes[backend.probes_before_flip :]
+    assert len(watched) >= 2 and {p[0] for p in watched} == {front}, watched
+    assert all(p[3] == [] for p in watched)  # no temporary floating IP after the flip
 
 
 def test_failed_verify_rolls_back_and_releases_the_temporary_floating_ip(
