@@ -12,8 +12,9 @@ bash scripts/setup-openstack.sh
 trap 'bash scripts/openstack-stack.sh stop' EXIT
 bash scripts/openstack-stack.sh start
 export OS_CLIENT_CONFIG_FILE="$STACK_DIR/clouds.yaml"
-# the backend and whole swaps, the plan of a dual-stack load balancer, the openstack client plugin, and the Cloud
-# protocol's contract suite (the same tests tier 1 runs on the fake)
+# the backend and whole swaps, the plan of a dual-stack load balancer, the openstack client plugin, the verify's
+# temporary floating IP (its probes answered without packets), and the Cloud protocol's contract suite (the same
+# tests tier 1 runs on the fake)
 TESTS=(tests/clouds/test_openstack.py tests/clouds/test_openstack_plan.py tests/clouds/test_openstack_plugin.py
-  tests/contract)
+  tests/clouds/test_openstack_verify.py tests/contract)
 .venv/bin/python -m pytest -q -p no:cacheprovider -m openstack "${TESTS[@]}" "$@"

@@ -549,3 +549,117 @@ def test_a_rule_added_to_rules_speaks_last_with_the_decision(monkeypatch: pytest
     plan = plan_of(with_fip())
     assert plan.findings[-1] == Finding("extra", "lb-1 fip-swap", True)
     assert plan.blocking
+
+
+# --- what the verify and the watch will do (planning/checks.py) --------------------------------------------------
+
+LISTENERS = (
+    Listener(protocol="HTTP", protocol_port=80, name="http"),
+    Listener(protocol="TERMINATED_HTTPS", protocol_port=443),
+    Listener(protocol="TCP", protocol_port=5432),
+    Listener(protocol="UDP", protocol_port=53),
+    Listener(protocol="SCTP", protocol_port=9),
+    Listener(protocol="TCP", protocol_port=22, admin_state_up=False),
+)
+
+
+def test_the_plan_names_what_the_verify_sends_each_listener() -> None:
+    from lbswap.planning.checks import check_plan
+
+    lb = with_fip(listeners=LISTENERS)
+    checks = check_plan(lb, "fip-swap", PlanOptions())
+    assert checks.verify
+    assert "temporary floating IP" in checks.verify_detail and FIP.floating_ip_address in checks.verify_detail
+    assert dict(checks.listeners) == {
+        "HTTP:80 (http)": "GET /, the same status class as the source",
+        "TERMINATED_HTTPS:443": "GET /, the same status class as the source and the same certificate (no SNI)",
+        "TCP:5432": "a TCP connect",
+        "UDP:53": "not verified: UDP without --verify-udp-payload",
+        "SCTP:9": "not verified: no probe for SCTP",
+        "TCP:22": "not probed: the listener is disabled",
+    }
+    assert checks.watch_seconds == 60 and "60 s after the flip" in checks.watch_detail
+    assert "past 2 error(s)" in checks.watch_detail
+    options = PlanOptions(verify_path="/healthz", verify_host="www.example.org", verify_udp_payload="ping")
+    detailed = dict(check_plan(lb, "fip-swap", options).listeners)
+    assert detailed["HTTP:80 (http)"] == "GET /healthz (Host www.example.org), the same status class as the source"
+    assert detailed["TERMINATED_HTTPS:443"].endswith("the same certificate (SNI www.example.org)")
+    assert detailed["UDP:53"] == "a datagram exchange with --verify-udp-payload"
+
+
+def test_the_plan_says_the_same_as_the_verify_for_what_it_does_not_probe() -> None:
+    from lbswap.planning.checks import listener_check
+    from lbswap.workflow.verify import verify_verdict
+
+    for listener in LISTENERS[3:5]:  # UDP without a payload, SCTP: the verify records the plan's words
+        assert listener_check(listener, PlanOptions()) == verify_verdict(listener, None, None)[1]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "lb", "verify", "verify_detail", "watch_detail"),
+    [
+        ("fip-swap", PlanOptions(verify=False), with_fip(), False, "skipped: --no-verify", "60 s after the flip"),
+        ("fip-swap", PlanOptions(watch=0), with_fip(), True, "a temporary floating IP", "skipped: --watch 0"),
+        ("fip-swap", PlanOptions(), make_lb(), False, "not verified: the source has no floating IP", "60 s"),
+        ("failover", PlanOptions(), with_fip(), False, "no clone to verify: failover", "no flip to watch"),
+        ("recreate", PlanOptions(), make_lb(), False, "no clone to verify: recreate", "no flip to watch"),
+        (None, PlanOptions(), make_lb(), False, "no swap", "no flip to watch"),
+    ],
+)
+def test_why_the_verify_or_the_watch_does_not_run(
+    strategy: str | None, options: PlanOptions, lb: LoadBalancer, verify: bool, verify_detail: str, watch_detail: str
+) -> None:
+    from lbswap.planning.checks import check_plan
+
+    checks = check_plan(lb, strategy, options)
+    assert checks.verify is verify
+    assert checks.verify_detail.startswith(verify_detail), checks.verify_detail
+    assert checks.watch_detail.startswith(watch_detail), checks.watch_detail
+    assert bool(checks.listeners) is verify
+
+
+def _fleet(n: int, free: int | None, *, projects: int = 1, **options: object) -> list[LBPlan]:
+    from lbswap.planning.checks import add_checks
+
+    limits = {} if free is None else {"floatingip": 10}
+    in_use = {} if free is None else {"floatingip": 10 - free}
+    facts = [
+        make_facts(with_fip(id=f"lb-{i}", project_id=f"p-{i % projects}"), quota=QuotaUsage(limits, in_use))
+        for i in range(n)
+    ]
+    opts = PlanOptions(**options)  # type: ignore[arg-type]
+    return add_checks([evaluate(f, opts) for f in facts], facts, opts)
+
+
+def test_a_project_without_floating_ip_quota_for_the_temporary_address_blocks() -> None:
+    (plan,) = _fleet(1, 0)
+    finding = only(plan, "temp-fip-quota")
+    assert finding.blocking and plan.blocking
+    assert "project p-0's floating IP quota leaves 0" in finding.message and "--no-verify" in finding.message
+    assert plan.checks.verify  # the plan still says what the verify would do
+    assert found(_fleet(1, 1)[0], "temp-fip-quota") == []
+    assert found(_fleet(1, None)[0], "temp-fip-quota") == []  # unlimited or unknown: no finding
+    assert found(_fleet(1, 0, verify=False)[0], "temp-fip-quota") == []  # no verify, no temporary address
+    over = _fleet(1, -2)  # already over its quota (lowered below use)
+    assert "leaves 0" in only(over[0], "temp-fip-quota").message
+
+
+def test_swaps_at_once_in_one_project_need_a_temporary_floating_ip_each() -> None:
+    plans = _fleet(3, 2, parallel=3)
+    for plan in plans:
+        finding = only(plan, "temp-fip-quota")
+        assert finding.blocking and "3 swaps of project p-0 at once" in finding.message
+        assert "lower --parallel to 2" in finding.message
+    assert all(found(p, "temp-fip-quota") == [] for p in _fleet(3, 2, parallel=2))
+    assert all(found(p, "temp-fip-quota") == [] for p in _fleet(3, 1, parallel=1))
+    assert all(found(p, "temp-fip-quota") == [] for p in _fleet(3, 1, projects=3, parallel=3))  # one each
+
+
+def test_a_failover_needs_no_temporary_floating_ip() -> None:
+    from lbswap.planning.checks import add_checks
+
+    facts = [make_facts(with_fip(topology="ACTIVE_STANDBY"), quota=QuotaUsage({"floatingip": 0}, {}))]
+    options = PlanOptions(strategy="failover")
+    (plan,) = add_checks([evaluate(f, options) for f in facts], facts, options)
+    assert plan.strategy == "failover" and found(plan, "temp-fip-quota") == []
+    assert not plan.checks.verify and plan.checks.watch_seconds == 0

@@ -15,6 +15,7 @@ from lbswap.errors import BadInput, NotFound, UnknownLoadBalancer
 from lbswap.model import LBSummary, LoadBalancer, Provider, QuotaUsage, StackResource
 from lbswap.planning import capacity
 from lbswap.planning.addresses import Address, client_addresses
+from lbswap.planning.checks import add_checks
 from lbswap.planning.owners import Owner, owners
 from lbswap.planning.rules import (
     _address_findings,
@@ -269,7 +270,7 @@ def make_plans(cloud: Cloud, lb_ids: Sequence[str], options: PlanOptions) -> lis
     everything = cloud.list_load_balancers()
     stacks = cloud.list_stack_resources()
     facts = [gather_facts(cloud, lb_id, options, everything=everything, stacks=stacks) for lb_id in lb_ids]
-    plans = [evaluate(f, options) for f in facts]
+    plans = add_checks([evaluate(f, options) for f in facts], facts, options)
     return fleet_findings(plans, facts, options, cloud.service_compute_quota())
 
 

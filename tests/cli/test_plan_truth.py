@@ -224,3 +224,57 @@ def test_selection_by_why_to_rotate(run_cli, tmp_path: Path, flags: list[str], e
     chosen = [r["id"] for r in json.loads(out.stdout)]
     assert chosen == ([ids[0]] if expect == "aged" else ids)
     assert all(r["rotate_because"] for r in json.loads(out.stdout))
+
+
+def test_the_plan_says_what_the_verify_and_the_watch_will_do(run_cli, tmp_path: Path) -> None:
+    backend = _cloud(run_cli, tmp_path, "--sample", "2")
+    cloud = fake.FakeCloud(tmp_path / "cloud.json")
+    lb = cloud.read_graph(next(s.id for s in cloud.list_load_balancers() if s.name == "web-001"))
+    code, (row,) = _plan(run_cli, backend, "--lb", lb.id, "--verify-udp-payload", "ping", "--watch", "30")
+    assert code == 0, row["findings"]
+    assert row["verify"]["runs"] is True
+    assert lb.floating_ips[0].floating_ip_address in row["verify"]["detail"]
+    assert row["verify"]["listeners"] == {
+        "HTTP:80 (http)": "GET /, the same status class as the source",
+        "TCP:5432 (tcp)": "a TCP connect",
+    }
+    assert row["watch"]["seconds"] == 30 and row["watch"]["detail"].startswith("30 s after the flip")
+    code, (row,) = _plan(run_cli, backend, "--lb", lb.id, "--no-verify", "--watch", "0")
+    assert (row["verify"], row["watch"]) == (
+        {"runs": False, "detail": "skipped: --no-verify", "listeners": {}},
+        {"seconds": 0, "detail": "skipped: --watch 0"},
+    )
+    table = run_cli([*backend, "plan", "--lb", lb.id], env={"COLUMNS": "250"})
+    assert table.returncode == 0, table.stderr
+    assert "verify and watch" in table.stdout and "TCP:5432 (tcp): a TCP connect" in table.stdout
+    assert "\\n" not in table.stdout  # lines broken, not shown as escapes
+    csv = run_cli([*backend, "plan", "--lb", lb.id, "--no-verify", "-f", "csv", "-c", "verify", "-c", "watch"])
+    assert csv.stdout.splitlines() == [
+        '"verify","watch"',
+        '"skipped: --no-verify","60 s after the flip: the '
+        "clone's health and request errors, and probes through the moved floating "
+        'IPs; flips back by itself past 2 error(s)"',
+    ]
+
+
+def test_no_floating_ip_quota_for_the_temporary_address_stops_the_run_before_anything(run_cli, tmp_path: Path) -> None:
+    backend = _cloud(run_cli, tmp_path, "--sample", "2")
+    path = tmp_path / "cloud.json"
+    cloud = fake.FakeCloud(path)
+    lb = cloud.read_graph(cloud.list_load_balancers()[0].id)
+    used = cloud.get_quota(lb.project_id).in_use["floatingip"]
+    cloud.mutate(lambda state: state["quotas"].setdefault(lb.project_id, {}).update(floatingip=used))
+    code, (row,) = _plan(run_cli, backend, "--lb", lb.id)
+    (finding,) = [f for f in row["findings"] if f["code"] == "temp-fip-quota"]
+    assert code == 2 and finding["blocking"] and "floating IP quota leaves 0" in finding["message"]
+    before = cloud.snapshot_state()
+    refused = run_cli([*backend, "run", "--lb", lb.id, "--yes"])
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "floating IP quota leaves 0" in refused.stderr
+    after = cloud.snapshot_state()
+    assert (after["lbs"], after["fips"]) == (before["lbs"], before["fips"]), "the run started something"
+    code, (row,) = _plan(run_cli, backend, "--lb", lb.id, "--no-verify")
+    assert code == 0 and not [f for f in row["findings"] if f["code"] == "temp-fip-quota"]
+    done = run_cli([*backend, "run", "--lb", lb.id, "--yes", "--no-verify", "--watch", "0", "-f", "json"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["swaps"][0]["state"] == "done"  # without the verify, no temporary address

@@ -20,8 +20,10 @@ class Plan(DocumentLister):
     """Show, per load balancer, the strategy, the downtime and every pre-flight finding. Changes nothing.
 
     Reads the selected load balancers and checks what an upgrade needs: quota, free addresses, readable TLS
-    references, the target flavor or provider, owners (Kubernetes, Heat, Magnum, your tags). A finding marked
-    BLOCKS stops `run` until it is fixed or allowed. Exit code 2 when any finding blocks.
+    references, the target flavor or provider, owners (Kubernetes, Heat, Magnum, your tags), a floating IP for
+    the verify's temporary address. Says what the verify will send each listener (or why it will not run) and
+    how long the watch lasts. A finding marked BLOCKS stops `run` until it is fixed or allowed. Exit code 2 when
+    any finding blocks.
     """
 
     name = "plan"

@@ -87,6 +87,12 @@ def _plan_options(args: argparse.Namespace) -> Any:
         owned_tags=tuple(args.owned_tag),
         allow_owned=tuple(args.allow_owned),
         max_creating=args.max_creating,
+        verify=args.verify,
+        verify_path=args.verify_path,
+        verify_host=args.verify_host,
+        verify_udp_payload=args.verify_udp_payload,
+        watch=args.watch,
+        watch_max_errors=args.watch_max_errors,
     )
 
 

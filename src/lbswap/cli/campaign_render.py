@@ -26,12 +26,29 @@ def plan_rows(plans: Sequence[Any]) -> list[dict[str, Any]]:
             "addresses": [a.to_json() for a in p.addresses],
             "owners": [{"kind": o.kind, "owner": o.detail, "follow_up": o.follow_up} for o in p.owners],
             "findings": [{"code": f.code, "message": f.message, "blocking": f.blocking} for f in p.findings],
+            "verify": {
+                "runs": p.checks.verify,
+                "detail": p.checks.verify_detail,
+                "listeners": dict(p.checks.listeners),
+            },
+            "watch": {"seconds": p.checks.watch_seconds, "detail": p.checks.watch_detail},
         }
         for p in plans
     ]
 
 
+def _checks_lines(row: dict[str, Any]) -> list[str]:
+    """The plan's verify and watch, a line each and one per listener verified: what runs, or why not."""
+    verify = row["verify"]
+    lines = [f"verify: {verify['detail'] or '-'}"]
+    lines += [f"  {label}: {what}" for label, what in verify["listeners"].items()]
+    return [*lines, f"watch: {row['watch']['detail'] or '-'}"]
+
+
 def plan_table(rows: list[dict[str, Any]]) -> None:
+    from rich.text import Text
+
+    newline = Text("\n")  # a line break between shown lines (rich_text would show it as an escape)
     _rich_table(
         "plan",
         columns.PLAN_TABLE,
@@ -42,9 +59,8 @@ def plan_table(rows: list[dict[str, Any]]) -> None:
                 r["strategy"] or "-",
                 r["downtime"],
                 " ".join(a["address"] or "?" for a in r["addresses"] if not a["kept"]) or "none",
-                rich_text("\n").join(
-                    rich_text(("BLOCKS: " if f["blocking"] else "") + f["message"]) for f in r["findings"]
-                )
+                newline.join(rich_text(line) for line in _checks_lines(r)),
+                newline.join(rich_text(("BLOCKS: " if f["blocking"] else "") + f["message"]) for f in r["findings"])
                 or "-",
             )
             for r in rows
@@ -70,6 +86,8 @@ def plan_output(plans: Sequence[Any], exit_code: int) -> Output:
             r["blocking"],
             " ".join(a["address"] or "?" for a in r["addresses"] if not a["kept"]),
             "; ".join(("BLOCKS: " if f["blocking"] else "") + f["message"] for f in r["findings"]),
+            "; ".join([r["verify"]["detail"], *(f"{k}: {v}" for k, v in r["verify"]["listeners"].items())]),
+            r["watch"]["detail"],
         )
         for r in rows
     ]

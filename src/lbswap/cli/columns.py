@@ -20,8 +20,8 @@ INVENTORY = (
 )
 INVENTORY_TABLE = ("id", "name", "status", "topology", "vip", "floating ips", "amphorae (image, age, cert)", "stale")
 
-PLAN = ("id", "name", "strategy", "downtime", "blocking", "addresses_that_change", "findings")
-PLAN_TABLE = ("id", "name", "strategy", "downtime", "addresses that change", "findings")
+PLAN = ("id", "name", "strategy", "downtime", "blocking", "addresses_that_change", "findings", "verify", "watch")
+PLAN_TABLE = ("id", "name", "strategy", "downtime", "addresses that change", "verify and watch", "findings")
 
 #: one row per swap of a campaign: status, run, resume, rollback, finalize
 SWAPS = ("campaign_id", "id", "name", "strategy", "state", "clone_id", "floating_ips", "error")

@@ -34,6 +34,13 @@ class PlanOptions:
     image_owner: str | None = None
     force: bool = False
     repair: bool = False
+    # what the verify and the watch of a fip-swap will do (planning/checks.py); the same options as the run's
+    verify: bool = True
+    verify_path: str = "/"
+    verify_host: str | None = None
+    verify_udp_payload: str | None = None
+    watch: float = 60.0
+    watch_max_errors: int = 2
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,17 @@ class Finding:
     code: str
     message: str
     blocking: bool
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """What the verify before the flip and the watch after it will do (planning/checks.py)."""
+
+    verify: bool = False  # whether the verify runs (else ``verify_detail`` says why not)
+    verify_detail: str = ""
+    listeners: tuple[tuple[str, str], ...] = ()  # (listener, what the verify sends it)
+    watch_seconds: float = 0.0
+    watch_detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,7 @@ class LBPlan:
     topology: str = "SINGLE"
     addresses: tuple[Address, ...] = ()
     owners: tuple[Owner, ...] = ()
+    checks: CheckPlan = field(default_factory=CheckPlan)
 
     @property
     def blocking(self) -> bool:

@@ -7,6 +7,7 @@ through the Cloud protocol (:meth:`~lbswap.clouds.base.Cloud.probe_listener`) an
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,22 +16,19 @@ from lbswap import clone as clone_mod
 from lbswap.clouds.base import ProbeResult
 from lbswap.errors import CloudError, CloudTimeout, LbswapError, NotFound, QuotaExceeded, SwapFailed
 from lbswap.model import FloatingIP, Listener, LoadBalancer, from_json
+from lbswap.planning.checks import HTTP_LIKE, NOT_PROBED, listener_label
+from lbswap.planning.checks import main_fip as _main_fip
 from lbswap.workflow.context import Step, SwapContext
 from lbswap.workflow.steps_clone import HEALTH_RANK
 from lbswap.workflow.waits import release_temp_fips, temp_fip_tags
 
 LOG = logging.getLogger(__name__)
 
-HTTP_LIKE = ("HTTP", "TERMINATED_HTTPS", "PROMETHEUS")
-NOT_PROBED = ("SCTP",)  # no probe for it here: recorded as not verified
+__all__ = ["HTTP_LIKE", "LB_KEY", "NOT_PROBED", "VerifyClone", "Watch", "listener_label", "verify_verdict"]
+
 LB_KEY = "load balancer"
 # provisioning statuses the clone may pass through during the watch without tripping it (an operator's update)
 WATCH_STATUSES = ("ACTIVE", "PENDING_UPDATE")
-
-
-def listener_label(listener: Listener) -> str:
-    label = f"{listener.protocol}:{listener.protocol_port}"
-    return f"{label} ({listener.name})" if listener.name else label
 
 
 def _describe(result: ProbeResult) -> str:
@@ -124,11 +122,26 @@ def watch_verdict(samples: Sequence[WatchSample], source_health: Mapping[str, st
 # --- probing through the Cloud protocol ------------------------------------------------------------------------
 
 
+_probes = 0
+_CRASH_AT_PROBE = int(os.environ.get("LBSWAP_TEST_CRASH_AT_PROBE", "0") or 0)
+
+
+def _crash_point() -> None:
+    """Test hook: with LBSWAP_TEST_CRASH_AT_PROBE=N the process dies (exit 137) right before the Nth probe of
+    the verify or the watch (the verify's first: its temporary floating IP is on the clone), as a SIGKILL would."""
+    global _probes
+    if _CRASH_AT_PROBE:
+        _probes += 1
+        if _probes == _CRASH_AT_PROBE:
+            os._exit(137)
+
+
 def _probe(ctx: SwapContext, address: str, listener: Listener) -> ProbeResult | None:
     """One probe of ``listener`` at ``address`` with the swap's options, or None where it is not probed."""
     options = ctx.options
     if listener.protocol in NOT_PROBED or (listener.protocol == "UDP" and not options.verify_udp_payload):
         return None
+    _crash_point()
     payload = options.verify_udp_payload.encode() if options.verify_udp_payload else None
     return ctx.cloud.probe_listener(
         address,
@@ -140,14 +153,6 @@ def _probe(ctx: SwapContext, address: str, listener: Listener) -> ProbeResult | 
         payload=payload,
         timeout=options.verify_timeout,
     )
-
-
-def _main_fip(lb: LoadBalancer) -> FloatingIP | None:
-    """The floating IP in front of the main VIP (else any of the load balancer's)."""
-    for fip in lb.floating_ips:
-        if fip.port_id == lb.vip_port_id and fip.fixed_ip_address in (None, lb.vip_address):
-            return fip
-    return lb.floating_ips[0] if lb.floating_ips else None
 
 
 class VerifyClone(Step):

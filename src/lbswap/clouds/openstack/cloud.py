@@ -4,7 +4,9 @@ plus the load balancer lifecycle and the floating IP side effects."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -182,7 +184,11 @@ class OpenStackCloud(GraphReader, Preflight):
             return self._fip(fip.to_dict(computed=False))
 
     def create_floating_ip(self, *, floating_network_id: str, port_id: str, tags: Sequence[str]) -> FloatingIP:
+        # in the project of the port (the load balancer's, whose quota the plan checked), not the caller's
+        port = self._neutron("GET", f"/ports/{port_id}", f"port {port_id}")["port"]
         body = {"floatingip": {"floating_network_id": floating_network_id, "port_id": port_id}}
+        if port.get("project_id"):
+            body["floatingip"]["project_id"] = port["project_id"]
         fip = self._neutron("POST", "/floatingips", "create floating IP", json=body)["floatingip"]
         if tags:
             self._neutron("PUT", f"/floatingips/{fip['id']}/tags", "tag floating IP", json={"tags": list(tags)})
@@ -205,5 +211,13 @@ class OpenStackCloud(GraphReader, Preflight):
         payload: bytes | None = None,
         timeout: float = 3.0,
     ) -> ProbeResult:
-        """Plain sockets from this host to the floating IP (where an operator's clients would come from)."""
+        """Plain sockets from this host to the floating IP (where an operator's clients would come from).
+
+        Test hook: with LBSWAP_TEST_PROBE_STANDIN=FILE no packet is sent (tier 2's floating IPs lead nowhere):
+        the probe is appended to FILE as a JSON line and answered as a healthy listener would (HTTP: 200)."""
+        standin = os.environ.get("LBSWAP_TEST_PROBE_STANDIN")
+        if standin:
+            with open(standin, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"address": address, "port": port, "protocol": protocol}) + "\n")
+            return ProbeResult(ok=True, status=200 if protocol in reach.HTTP_PROTOCOLS else None)
         return reach.probe(address, port, protocol, path=path, host=host, sni=sni, payload=payload, timeout=timeout)
