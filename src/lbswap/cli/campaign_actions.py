@@ -21,7 +21,7 @@ from lbswap.cli.campaign_render import (
     recover_output,
     recover_table,
 )
-from lbswap.cli.common import cloud_from, select
+from lbswap.cli.common import SIGNAL_EXIT, cloud_from, handling_signals, select
 from lbswap.cli.progress import ProgressView
 from lbswap.clouds import Cloud, open_cloud
 from lbswap.errors import BadInput
@@ -40,7 +40,7 @@ def stop_on_signals(campaigns: Callable[[], Sequence[str]]) -> Iterator[Any]:
     from lbswap.workflow.guard import StopRequest
 
     stop = StopRequest()
-    codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
+    codes = SIGNAL_EXIT
 
     def resume_command() -> str:
         names = list(campaigns())
@@ -61,12 +61,8 @@ def stop_on_signals(campaigns: Callable[[], Sequence[str]]) -> Iterator[Any]:
             codes[signal.Signals(signum)],
         )
 
-    previous = {sig: signal.signal(sig, handler) for sig in codes}
-    try:
+    with handling_signals(handler):
         yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _plan_options(args: argparse.Namespace) -> Any:

@@ -4,7 +4,8 @@ selects (by id, name, project or tag, narrowed by why to rotate)."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,6 +13,20 @@ from lbswap import model
 from lbswap.cli import backend_spec
 from lbswap.clouds import Cloud, open_cloud
 from lbswap.errors import BadInput
+
+#: the exit code of a command a signal stopped (128 + the signal's number, as a shell reports it)
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@contextmanager
+def handling_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` answers SIGINT and SIGTERM while the block runs; the handlers before it come back after."""
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNAL_EXIT}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @contextmanager

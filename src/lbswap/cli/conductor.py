@@ -91,23 +91,19 @@ def run_on_jobboard(args: argparse.Namespace, cloud: Any, journal: Any, plans: S
 
 @contextmanager
 def _stop_on_signals() -> Iterator[Any]:
+    from lbswap.cli.common import SIGNAL_EXIT, handling_signals
     from lbswap.workflow.guard import StopRequest
 
     stop = StopRequest()
-    codes = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
     def handler(signum: int, _frame: Any) -> None:
         stop.set(
             f"conductor stopped ({signal.Signals(signum).name}); its swaps go back on the jobboard",
-            codes[signal.Signals(signum)],
+            SIGNAL_EXIT[signal.Signals(signum)],
         )
 
-    previous = {sig: signal.signal(sig, handler) for sig in codes}
-    try:
+    with handling_signals(handler):
         yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 class Conductor(DocumentCommand):

@@ -16,8 +16,8 @@ from lbswap.clouds.base import Cloud
 from lbswap.errors import StopSwap
 from lbswap.journal import Journal
 from lbswap.scaleout.board import Board, connected
-from lbswap.state import SwapState
-from lbswap.workflow.runner import CampaignResult, FleetPolicy, SwapOptions, SwapResult, new_campaign_id, status
+from lbswap.workflow.results import pending_swaps
+from lbswap.workflow.runner import CampaignResult, FleetPolicy, SwapOptions, new_campaign_id, status
 
 
 def post_campaign(
@@ -38,20 +38,7 @@ def post_campaign(
     :raises ConfigError: the board cannot be reached.
     """
     campaign_id = campaign_id or new_campaign_id()
-    swaps = []
-    for plan in (p for p in plans if p.strategy and not p.blocking):
-        plan_json = {
-            "lb_id": plan.lb_id,
-            "lb_name": plan.lb_name,
-            "strategy": plan.strategy,
-            "target": dataclasses.asdict(plan.target),
-            "kubernetes": plan.kubernetes,
-            "downtime": plan.downtime,
-        }
-        result = SwapResult(
-            plan.lb_id, plan.lb_name, plan.strategy, SwapState.PENDING, downtime=plan.downtime
-        ).to_json()
-        swaps.append((plan.lb_id, plan_json, result))
+    swaps = pending_swaps(plans)
     stored = {**dataclasses.asdict(options), "fleet": dataclasses.asdict(policy), "jobboard": board.shown()}
     with connected(board) as jobboard:
         lease = journal.create_campaign(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,24 @@ class CampaignResult:
 
 def new_campaign_id() -> str:
     return time.strftime("c-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+def pending_swaps(plans: Sequence[Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """The swaps a campaign records for its plans, as ``Journal.create_campaign`` takes them: one per plan
+    with a strategy and no blocking finding, each with its plan and a ``pending`` result."""
+    swaps = []
+    for plan in (p for p in plans if p.strategy and not p.blocking):
+        plan_json = {
+            "lb_id": plan.lb_id,
+            "lb_name": plan.lb_name,
+            "strategy": plan.strategy,
+            "target": dataclasses.asdict(plan.target),
+            "kubernetes": plan.kubernetes,
+            "downtime": plan.downtime,
+        }
+        result = SwapResult(plan.lb_id, plan.lb_name, plan.strategy, SwapState.PENDING, downtime=plan.downtime)
+        swaps.append((plan.lb_id, plan_json, result.to_json()))
+    return swaps
 
 
 def campaign_result(journal: Journal, campaign_id: str) -> CampaignResult:

@@ -26,6 +26,7 @@ from lbswap.workflow.results import (
     SwapResult,
     campaign_result,
     new_campaign_id,
+    pending_swaps,
     swap_options,
 )
 
@@ -79,21 +80,7 @@ def run_campaign(
     :raises StopSwap: ``stop`` was set, or the lease or the journal was lost: ``lbswap resume`` continues.
     """
     campaign_id = campaign_id or new_campaign_id()
-    runnable = [p for p in plans if p.strategy and not p.blocking]
-    swaps = []
-    for plan in runnable:
-        plan_json = {
-            "lb_id": plan.lb_id,
-            "lb_name": plan.lb_name,
-            "strategy": plan.strategy,
-            "target": dataclasses.asdict(plan.target),
-            "kubernetes": plan.kubernetes,
-            "downtime": plan.downtime,
-        }
-        result = SwapResult(
-            plan.lb_id, plan.lb_name, plan.strategy, SwapState.PENDING, downtime=plan.downtime
-        ).to_json()
-        swaps.append((plan.lb_id, plan_json, result))
+    swaps = pending_swaps(plans)
     policy = policy or FleetPolicy(parallel=parallel)
     stored = {**dataclasses.asdict(options), "fleet": dataclasses.asdict(policy)}
     lease = journal.create_campaign(
