@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lbswap.errors import StopSwap
+from lbswap.errors import LeaseHeld, StopSwap
 from lbswap.journal import LEASE_TIMEOUT, Holder, Lease
 from lbswap.state import TERMINAL, UNSUCCESSFUL, SwapState
 
@@ -78,6 +78,28 @@ def _campaign_lease_live(lease: _LeaseRow, now: float) -> bool:
     if lease.holder.host == Holder.me().host:
         return lease.holder.alive()
     return now - lease.heartbeat < LEASE_TIMEOUT
+
+
+def refuse_held_swaps(path: Path, campaign_id: str, *, stale_after: float = LEASE_TIMEOUT) -> None:
+    """Refuse to drive a campaign in-process while a conductor drives one of its swaps (I9): a swap's lease
+    held by another process, live by the conductors' rule (``stale_after``: the lease timeout).
+
+    :raises LeaseHeld: names the campaign, the load balancer and the holder.
+    :raises StopSwap: the journal cannot be read.
+    """
+    try:
+        with _db(path) as db:
+            _rows, held, _fleet = _read(db, campaign_id)
+    except sqlite3.OperationalError as exc:
+        raise StopSwap(f"journal {path}: cannot read the swaps' leases ({exc})") from None
+    me, now = Holder.me(), time.time()
+    for key, lease in sorted(held.items()):
+        if key != campaign_id and lease.holder != me and _live(lease, now, stale_after):
+            lb_id = key[len(campaign_id) + len(SEP) :]
+            raise LeaseHeld(
+                f"campaign {campaign_id}: load balancer {lb_id} is being driven by host {lease.holder.host} "
+                f"pid {lease.holder.pid} (a conductor): stop the conductors (or wait until they finish) and run again"
+            )
 
 
 def finished(row: _Row) -> bool:

@@ -15,6 +15,7 @@ from lbswap.clouds import open_cloud
 from lbswap.clouds.base import Cloud
 from lbswap.errors import LbswapError, WrongCloud
 from lbswap.journal import CampaignRow, Journal, Lease, SwapRow
+from lbswap.scaleout.leases import refuse_held_swaps
 from lbswap.state import TERMINAL, SwapState
 from lbswap.workflow.context import SwapOptions
 from lbswap.workflow.fleet import CampaignDriver, FleetPolicy
@@ -105,7 +106,7 @@ def _drivers(
     """A runner per campaign, each with its lease taken; all or none (a held lease releases the others).
 
     :raises WrongCloud: a campaign belongs to another cloud than ``cloud``.
-    :raises LeaseHeld: another live process drives one of them.
+    :raises LeaseHeld: another live process drives one of them, or a conductor one of their swaps.
     """
     stop = stop or StopRequest()
     taken: list[Lease] = []
@@ -120,8 +121,12 @@ def _drivers(
                 opened.append(here)
             check_cloud(campaign, here)
             clouds.append((campaign, here))
+        for cid in campaign_ids:  # a conductor drives one of its swaps: refuse before writing anything
+            refuse_held_swaps(journal.path, cid)
         for cid in campaign_ids:
             taken.append(journal.take_lease(cid))
+        for cid in campaign_ids:  # again: one may have taken a swap's lease meanwhile; now the campaign's keeps
+            refuse_held_swaps(journal.path, cid)  # conductors from taking any
     except BaseException:
         for lease in taken:
             journal.release_lease(lease)
