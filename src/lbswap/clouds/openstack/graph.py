@@ -71,7 +71,7 @@ class GraphReader(Rest):
             children = self._read_children(lb, what, served_at)
             self._remember(lb, served_at, children)
         elif (
-            served_at is None or children.amphorae_at is None or served_at - children.amphorae_at > self.amphorae_reuse
+            served_at is None or children.amphorae_at is None or served_at - children.amphorae_at >= self.amphorae_reuse
         ):
             children = dataclasses.replace(children, amphorae=self._amphorae_of(lb), amphorae_at=served_at)
             self._remember(lb, served_at, children)
