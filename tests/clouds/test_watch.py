@@ -235,3 +235,14 @@ def test_a_stop_asked_for_ends_every_wait(cloud: fake.FakeCloud) -> None:
         for _summary in watcher.statuses(lb_id, 600.0, check):
             pass
     assert watcher.calls_due() == math.inf, "nobody waits any more"
+
+
+def test_a_wait_whose_every_read_fails_transiently_still_ends_at_its_timeout(cloud: fake.FakeCloud) -> None:
+    [lb_id] = clones(cloud, 1)
+    counting = Counting(cloud)
+    counting.fail = lambda call: CloudError("503", status_code=503)  # the API stays down, reads never land
+    watcher = StatusWatcher(counting, tags=TAGS, interval=INTERVAL, max_interval=8.0)  # type: ignore[arg-type]
+    start = cloud.clock.now()
+    assert list(watcher.statuses(lb_id, 30.0)) == []
+    assert counting.calls, "at least one read was tried"
+    assert start + 30.0 <= cloud.clock.now() <= start + 30.0 + 8.0, "ended at the timeout, not when the API healed"

@@ -83,7 +83,8 @@ class StatusWatcher:
 
     def statuses(self, lb_id: str, timeout: float, check: Callable[[], None] = lambda: None) -> Iterator[LBSummary]:
         """A fresh summary of ``lb_id`` from each read that began after the previous one was taken (the first: a
-        read begun after this call), until ``timeout`` seconds passed on the clock (at least one is given).
+        read begun after this call), until ``timeout`` seconds passed on the clock (at least one read is made
+        first; when every read failed transiently, the wait ends at the timeout like any other).
         ``check`` runs before every wait (it raises to stop).
 
         :raises CloudError: a read of this load balancer failed other than transiently (``NotFound``: gone).
@@ -97,7 +98,7 @@ class StatusWatcher:
         try:
             first = True
             while True:
-                got = self._next(lb_id, after, None if first else deadline, check)
+                got = self._next(lb_id, after, deadline, check, read_once=first)
                 if got is None:
                     return
                 after, found = got
@@ -131,23 +132,25 @@ class StatusWatcher:
             self._direct.pop(lb_id, None)  # a later wait starts its backoff afresh, as a poll loop did
 
     def _next(
-        self, lb_id: str, after: int, deadline: float | None, check: Callable[[], None]
+        self, lb_id: str, after: int, deadline: float, check: Callable[[], None], *, read_once: bool
     ) -> tuple[int, LBSummary | CloudError] | None:
-        """The first read of ``lb_id`` numbered above ``after``, or None once ``deadline`` passed."""
+        """The first read of ``lb_id`` numbered above ``after``, or None once ``deadline`` passed (with
+        ``read_once``: and a read was begun after ``after``, even one that failed transiently)."""
         while True:
             check()
             with self._cond:
                 seen = self._seen.get(lb_id)
                 if seen is not None and seen[0] > after:
                     return seen
-                if deadline is not None and self.clock.now() >= deadline:
+                bound = None if read_once and self._reads <= after else deadline
+                if bound is not None and self.clock.now() >= bound:
                     return None
                 if self._reading:  # another swap's thread reads: wait for what it finds
                     self._cond.wait(WAKE)
                     continue
                 self._reading = True
             try:
-                self._lead(deadline)
+                self._lead(bound)
             finally:
                 with self._cond:
                     self._reading = False
