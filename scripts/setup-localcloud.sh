@@ -2,14 +2,17 @@
 # Setup of the local cloud (scripts/local-cloud.sh) on a fresh Debian 12 machine as root: what tier 2 installs
 # (MariaDB, RabbitMQ, the virtualenv with Octavia and Neutron: scripts/setup-openstack.sh; Octavia's amphora
 # agent and its dependencies come with it) plus what an amphora image would carry: haproxy, and the tools the
-# compute driver uses (iproute2, util-linux's unshare, curl, socat standing for the image's rsyslog). Idempotent.
+# compute driver uses (iproute2, util-linux's unshare, curl, socat standing for the image's rsyslog); and for
+# Neutron's agents: Open vSwitch (started by local-cloud.sh itself, not as a system service), ethtool (checksum
+# offload off on veths), iptables (the L3 agent's NAT, nft backend) and conntrack. gunicorn, which serves the
+# Neutron and Octavia APIs, is in the stack's virtualenv (scripts/setup-openstack.sh). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
 bash scripts/setup-openstack.sh
 need=()
-for pkg in haproxy keepalived iproute2 util-linux curl openssl socat; do
+for pkg in haproxy keepalived iproute2 util-linux curl openssl socat openvswitch-switch ethtool iptables conntrack; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if ((${#need[@]})); then

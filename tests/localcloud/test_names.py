@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lbswap.localcloud.names import bridge_name, find_image, host_veth_name, netns_name
+from lbswap.localcloud.names import external_veth_name, find_image, host_veth_name, netns_name
 
 NET = "3c4bb679-e3c7-408e-8115-9da6049264b6"
 CATALOG = [
@@ -17,9 +17,9 @@ CATALOG = [
 
 
 def test_interface_names_fit_the_kernel_limit_and_differ_by_kind() -> None:
-    assert bridge_name(NET) == "lcb3c4bb679e3c"
+    assert external_veth_name(NET) == "lcx3c4bb679e3c"
     assert host_veth_name(NET) == "lcp3c4bb679e3c"
-    assert all(len(name) <= 15 for name in (bridge_name(NET), host_veth_name(NET)))
+    assert all(len(name) <= 15 for name in (external_veth_name(NET), host_veth_name(NET)))
     assert netns_name(NET) == f"lcamp-{NET}"
 
 

@@ -1,15 +1,20 @@
-"""The local cloud's Octavia end to end (scripts/test-localcloud.sh): real Octavia 19 drives its own amphora agents
-in namespaces (lbswap.localcloud.compute), haproxy answers at the VIP, heartbeats make the load balancer ONLINE,
-Octavia's own failover replaces the amphora and cascade delete leaves nothing.
+"""The local cloud end to end (scripts/test-localcloud.sh): real Octavia 19 drives its own amphora agents in
+namespaces (lbswap.localcloud.compute), haproxy answers at the VIP, heartbeats make the load balancer ONLINE,
+Octavia's own failover replaces the amphora and cascade delete leaves nothing; Neutron's L3 agent serves a
+floating IP on a load balancer's VIP to a client on the external network, and one `PUT /v2.0/floatingips/{id}`
+moves it to a second load balancer while a probe opens new connections through it.
 
-Members and the client are namespaces plugged on the tenant network as Neutron ports (veth with the port's MAC
-and fixed IP on the network's bridge). Prints the timings and the memory it measured."""
+Members and the tenant client are namespaces plugged on the tenant network as Neutron ports (a veth with the
+port's MAC and fixed IP on Open vSwitch's integration bridge, bound by the Open vSwitch agent: ACTIVE); the
+external client is a namespace on the external bridge holding the external network's gateway address. Prints
+the timings and the memory it measured."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -21,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from lbswap.localcloud.names import host_veth_name, netns_name
+from lbswap.localcloud import ovs, probe
+from lbswap.localcloud.names import external_veth_name, host_veth_name, netns_name
 
 pytestmark = [
     pytest.mark.localcloud,
@@ -94,58 +100,89 @@ def plug(cloud: Cloud) -> Iterator[Callable[[str], Guest]]:
         net = cloud.conn.network
         port = net.create_port(network_id=cloud.info["tenant_network_id"], name=f"lc-test-{prefix}", project_id=PROJECT)
         ns = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        outer = host_veth_name(port.id)
         ip = port.fixed_ips[0]["ip_address"]
         guest = Guest(ns=ns, ip=ip, port_id=port.id)
         made.append(guest)
         sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "-n", ns, "link", "set", "eth0", "address", port.mac_address)
-        sh("ip", "-n", ns, "addr", "add", f"{ip}/{cloud.info['tenant_cidr'].split('/')[1]}", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "link", "set", outer, "master", cloud.info["tenant_bridge"], "up")
-        net.update_port(port.id, device_id=ns, device_owner="compute:lbswap-test")
+        net.update_port(
+            port.id, device_id=ns, device_owner="compute:lbswap-test", binding_host_id=cloud.info["agent_host"]
+        )
+        ovs.plug(
+            ns,
+            "eth0",
+            host_veth_name(port.id),
+            cloud.info["integration_bridge"],
+            cloud.info["ovsdb"],
+            mac=port.mac_address,
+            port_id=port.id,
+        )
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/{cloud.info['tenant_cidr'].split('/')[1]}", "dev", "eth0")
+        sh("ip", "-n", ns, "route", "add", "default", "via", cloud.info["tenant_gateway"])
+        wait_until(f"port {port.id} ACTIVE", lambda: net.get_port(port.id).status == "ACTIVE", timeout=30)
         return guest
 
     yield make
     for guest in made:
-        for pid in sh("ip", "netns", "pids", guest.ns, check=False).split():
-            subprocess.run(["kill", "-KILL", pid], check=False)
-        sh("ip", "netns", "del", guest.ns, check=False)
-        sh("ip", "link", "del", host_veth_name(guest.port_id), check=False)
+        drop_namespace(guest.ns)
+        ovs.unplug(host_veth_name(guest.port_id), cloud.info["integration_bridge"], cloud.info["ovsdb"])
         cloud.conn.network.delete_port(guest.port_id, ignore_missing=True)
 
 
+def drop_namespace(ns: str) -> None:
+    for pid in sh("ip", "netns", "pids", ns, check=False).split():
+        subprocess.run(["kill", "-KILL", pid], check=False)
+    sh("ip", "netns", "del", ns, check=False)
+
+
 @pytest.fixture
-def member(plug: Callable[[str], Guest], tmp_path: Path) -> Iterator[tuple[Guest, str]]:
-    """A member namespace serving a page that names it, on port 8080."""
-    guest = plug("lcm")
-    token = f"member-{uuid.uuid4().hex[:12]}"
-    (tmp_path / "index.html").write_text(token + "\n")
-    server = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            guest.ns,
-            sys.executable,
-            "-m",
-            "http.server",
-            "8080",
-            "--bind",
-            guest.ip,
-            "--directory",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def external_client(cloud: Cloud) -> Iterator[Guest]:
+    """A namespace on the external bridge (no Neutron port): the upstream side, holding the gateway address."""
+    token = uuid.uuid4().hex
+    ns, outer = f"lcx-{token[:8]}", external_veth_name(token)
+    ip = cloud.info["external_gateway"]
+    sh("ip", "netns", "add", ns)
     try:
-        yield guest, token
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        ovs.plug(ns, "eth0", outer, cloud.info["external_bridge"], cloud.info["ovsdb"])
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/{cloud.info['external_cidr'].split('/')[1]}", "dev", "eth0")
+        yield Guest(ns=ns, ip=ip, port_id="")
     finally:
-        server.kill()
-        server.wait(timeout=10)
+        drop_namespace(ns)
+        ovs.unplug(outer, cloud.info["external_bridge"], cloud.info["ovsdb"])
+
+
+@pytest.fixture
+def members(plug: Callable[[str], Guest], tmp_path: Path) -> Iterator[Callable[[], tuple[Guest, str]]]:
+    """Member namespaces, each serving on port 8080 a page that names it."""
+    servers: list[subprocess.Popen[bytes]] = []
+
+    def make() -> tuple[Guest, str]:
+        guest = plug("lcm")
+        token = f"member-{uuid.uuid4().hex[:12]}"
+        root = tmp_path / token
+        root.mkdir()
+        (root / "index.html").write_text(token + "\n")
+        cmd = [sys.executable, "-m", "http.server", "8080", "--bind", guest.ip, "--directory", str(root)]
+        servers.append(
+            subprocess.Popen(
+                ["ip", "netns", "exec", guest.ns, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
+        return guest, token
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait(timeout=10)
+
+
+@pytest.fixture
+def member(members: Callable[[], tuple[Guest, str]]) -> tuple[Guest, str]:
+    """A member namespace serving a page that names it, on port 8080."""
+    return members()
 
 
 def http_get(client: Guest, address: str, port: int = 80) -> str:
@@ -185,33 +222,19 @@ def controller_pids() -> list[int]:
     return pids
 
 
-def netns_list(prefix: str) -> list[str]:
-    return [line.split()[0] for line in sh("ip", "netns", "list").splitlines() if line.startswith(prefix)]
-
-
-def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
-    cloud: Cloud, plug: Callable[[str], Guest], member: tuple[Guest, str]
-) -> None:
-    lbapi = cloud.conn.load_balancer
-    backend, token = member
-    client = plug("lcc")
-    assert http_get(client, backend.ip, 8080) == token, "the member does not answer on the tenant network"
-    before = cloud.servers()
-    figures: dict[str, str] = {}
-
-    # create, fully populated: HTTP listener, pool, one member
-    started = time.monotonic()
-    lb = lbapi.create_load_balancer(
-        name="lc-test",
+def create_http_lb(cloud: Cloud, name: str, backend: Guest, suffix: str = "") -> Any:
+    """A load balancer, fully populated: an HTTP listener on port 80, a pool with a health monitor, one member."""
+    return cloud.conn.load_balancer.create_load_balancer(
+        name=name,
         project_id=PROJECT,
         vip_subnet_id=cloud.info["tenant_subnet_id"],
         listeners=[
             {
-                "name": "lc-http",
+                "name": f"lc-http{suffix}",
                 "protocol": "HTTP",
                 "protocol_port": 80,
                 "default_pool": {
-                    "name": "lc-pool",
+                    "name": f"lc-pool{suffix}",
                     "protocol": "HTTP",
                     "lb_algorithm": "ROUND_ROBIN",
                     "healthmonitor": {"type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 1, "url_path": "/"},
@@ -222,6 +245,25 @@ def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
             }
         ],
     )
+
+
+def netns_list(prefix: str) -> list[str]:
+    return [line.split()[0] for line in sh("ip", "netns", "list").splitlines() if line.startswith(prefix)]
+
+
+def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
+    cloud: Cloud, plug: Callable[[str], Guest], member: tuple[Guest, str]
+) -> None:
+    lbapi = cloud.conn.load_balancer
+    backend, token = member
+    client = plug("lcc")
+    wait_until("the member on the tenant network", lambda: http_get(client, backend.ip, 8080) == token, timeout=30)
+    before = cloud.servers()
+    figures: dict[str, str] = {}
+
+    # create, fully populated: HTTP listener, pool, one member
+    started = time.monotonic()
+    lb = create_http_lb(cloud, "lc-test", backend)
     try:
         wait_until("ACTIVE", lambda: cloud.lb(lb.id).provisioning_status in ("ACTIVE", "ERROR"))
         active = time.monotonic() - started
@@ -287,9 +329,109 @@ def test_load_balancer_served_by_namespace_amphora_fails_over_and_deletes_clean(
     ports = [p.name for p in cloud.conn.network.ports(network_id=cloud.info["tenant_network_id"])]
     assert not [n for n in ports if n.startswith("octavia-")], f"Octavia's ports are left: {ports}"
     mgmt = [p.name for p in cloud.conn.network.ports(network_id=cloud.info["management_network_id"])]
+    mgmt = [name for name in mgmt if name != "lc-controller"]  # the controller's own port stays
     assert not mgmt, f"management ports are left: {mgmt}"
     width = max(len(k) for k in figures)
     print("\nlocal cloud, Octavia with namespace amphorae:")
     for key, value in figures.items():
         print(f"  {key:<{width}}  {value}")
     assert shutil.which("haproxy")
+
+
+def wait_lb_online(cloud: Cloud, lb_id: str) -> None:
+    wait_until("ACTIVE", lambda: cloud.lb(lb_id).provisioning_status in ("ACTIVE", "ERROR"))
+    assert cloud.lb(lb_id).provisioning_status == "ACTIVE", "the load balancer went ERROR (worker log)"
+    wait_until("ONLINE from heartbeats", lambda: cloud.lb(lb_id).operating_status == "ONLINE")
+
+
+PROBE_RATE = 150.0  # new connections per second through the floating IP
+PROBE_SECONDS = 6.0
+MOVE_AT = 2.0  # seconds into the probe
+
+
+def test_floating_ip_served_by_the_l3_agent_moves_between_load_balancers_without_failed_connections(
+    cloud: Cloud,
+    plug: Callable[[str], Guest],
+    members: Callable[[], tuple[Guest, str]],
+    external_client: Guest,
+    tmp_path: Path,
+) -> None:
+    net, lbapi = cloud.conn.network, cloud.conn.load_balancer
+    (backend1, token1), (backend2, token2) = members(), members()
+    figures: dict[str, str] = {}
+    started = time.monotonic()
+    lbs = [create_http_lb(cloud, "lc-fip-1", backend1, "-1"), create_http_lb(cloud, "lc-fip-2", backend2, "-2")]
+    fip = None
+    try:
+        for lb in lbs:
+            wait_lb_online(cloud, lb.id)
+        figures["two load balancers ACTIVE and ONLINE"] = f"{time.monotonic() - started:.1f} s"
+        # every port of the amphorae is bound by the Open vSwitch agent
+        servers = cloud.servers()
+        amp_ports = [p for s in servers for p in net.ports(device_id=s)]
+        assert len(amp_ports) >= 4, f"two ports per amphora, found {[p.name for p in amp_ports]}"
+        assert all(p.status == "ACTIVE" for p in amp_ports), [(p.name, p.status) for p in amp_ports]
+        vip_ports = [cloud.lb(lb.id).vip_port_id for lb in lbs]
+
+        # a floating IP on the first VIP, served to the external client through the router's NAT
+        started = time.monotonic()
+        fip = net.create_ip(floating_network_id=cloud.info["external_network_id"], port_id=vip_ports[0])
+        address = fip.floating_ip_address
+        wait_until("the first member through the floating IP", lambda: http_get(external_client, address) == token1)
+        figures["floating IP created -> served"] = f"{time.monotonic() - started:.1f} s"
+        namespace = f"qrouter-{cloud.info['router_id']}"
+        nat = sh("ip", "netns", "exec", namespace, "iptables-save", "-t", "nat")
+        assert f"-d {address}/32" in nat, "no DNAT for the floating IP in the router's namespace"
+
+        # move it to the second load balancer while new connections go through it
+        out = tmp_path / "probe.json"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        cmd = [sys.executable, "-m", "lbswap.localcloud.probe", address, "--out", str(out)]
+        cmd += ["--rate", str(PROBE_RATE), "--duration", str(PROBE_SECONDS)]
+        with subprocess.Popen(
+            ["ip", "netns", "exec", external_client.ns, *cmd], stdout=subprocess.PIPE, text=True, env=env
+        ) as runner:
+            assert runner.stdout is not None
+            assert runner.stdout.readline().strip() == "ready"
+            time.sleep(MOVE_AT)  # a real cloud: the move happens in real time, in the middle of the probe
+            put_started = time.monotonic()
+            net.update_ip(fip, port_id=vip_ports[1])
+            put_answered = time.monotonic()
+            assert runner.wait(timeout=PROBE_SECONDS + 30) == 0
+        move = probe.analyze(probe.load(out), token2, put_answered)
+        delay = move.delay_after(put_answered)
+        figures["probe"] = f"{move.connections} new connections at {PROBE_RATE:.0f}/s, move at {MOVE_AT:.0f} s"
+        figures["failed connections"] = str(move.failed)
+        figures["longest gap between answers"] = f"{move.longest_gap * 1000:.0f} ms"
+        figures["PUT /v2.0/floatingips/{id}"] = f"{put_answered - put_started:.2f} s"
+        if move.switched_at is not None and delay is not None:
+            figures["PUT started -> data plane switched"] = f"{move.switched_at - put_started:.2f} s"
+            figures["API answered -> data plane switched"] = f"{delay:.2f} s"
+        figures["first LB's answers after the API answered"] = str(move.source_after_answer)
+        assert move.failed == 0, f"{move.failed} connections failed through the floating IP move"
+        assert move.switched_at is not None, "no new connection was served by the second load balancer"
+        assert move.served_by_target_after >= PROBE_RATE, "too few connections served by the second one"
+        assert move.switched_at > put_started - 0.5, "served by the second load balancer before the move"
+        assert http_get(external_client, address) == token2
+        latencies = [r.end - r.start for r in probe.load(out)]
+        figures["probe connection time"] = (
+            f"median {statistics.median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.0f} ms"
+        )
+    finally:
+        if fip is not None:
+            net.delete_ip(fip, ignore_missing=True)
+        for lb in lbs:
+            lbapi.delete_load_balancer(lb.id, cascade=True, ignore_missing=True)
+        for lb in lbs:
+            wait_until("deleted", lambda lb_id=lb.id: lbapi.find_load_balancer(lb_id) is None)
+    if fip is not None:
+        router_ns = f"qrouter-{cloud.info['router_id']}"
+        wait_until(
+            "the floating IP's NAT removed",
+            lambda: f"-d {fip.floating_ip_address}/32" not in sh("ip", "netns", "exec", router_ns, "iptables-save"),
+            timeout=30,
+        )
+    width = max(len(k) for k in figures)
+    print("\nlocal cloud, a floating IP moved by Neutron's L3 agent:")
+    for key, value in figures.items():
+        print(f"  {key:<{width}}  {value}")

@@ -8,9 +8,10 @@ by scripts/local-cloud.sh for the cloud's virtualenv). What Nova and a VM would 
   drive's files copied where the agent expects them, and ``amphora-agent`` started in it (assets/amphora-boot.sh);
 - every process of a server lives in its own cgroup (cgroup v2), so delete and failover kill all of it,
   including haproxy in the agent's nested ``amphora-haproxy`` namespace;
-- a Neutron port is plugged as a veth: the server's end carries the port's MAC (the agent finds its NICs by
-  MAC), the host's end joins the network's Linux bridge ``lcb<network id>``; the port's device_id is set to the
-  server, as Nova does (Octavia's network driver finds a server's ports by it);
+- a Neutron port is plugged as a veth (lbswap.localcloud.ovs): the server's end carries the port's MAC (the
+  agent finds its NICs by MAC), the host's end joins Open vSwitch's integration bridge with the port's id, so
+  Neutron's Open vSwitch agent binds it (ACTIVE); the port's device_id is set to the server and its binding
+  host to the agents' host, as Nova does (Octavia's network driver finds a server's ports by device_id);
 - the management port gets its fixed IP on the server's side, as cloud-init would from DHCP;
 - images: a small catalog (JSON) kept by the driver, with tags, owners and creation times; Octavia asks for the
   newest image with a tag (and owner), as from Glance.
@@ -40,12 +41,16 @@ from octavia.compute import compute_base
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from lbswap.localcloud.names import bridge_name, find_image, host_veth_name, netns_name
+from lbswap.localcloud import ovs
+from lbswap.localcloud.names import find_image, host_veth_name, netns_name
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 OPTS = [
+    cfg.StrOpt("integration_bridge", default="lcbr-int", help="Open vSwitch bridge that ports are plugged into."),
+    cfg.StrOpt("ovsdb", default="unix:/opt/lbswap-localcloud/run/ovs/db.sock", help="Open vSwitch's database."),
+    cfg.StrOpt("host", default="lbswap-localcloud", help="The agents' host: ports are bound to it."),
     cfg.StrOpt("state_dir", default="/opt/lbswap-localcloud/servers", help="One directory per server."),
     cfg.StrOpt("cgroup_dir", default="/sys/fs/cgroup/unified/lbswap-localcloud", help="Parent of server cgroups."),
     cfg.StrOpt("image_catalog", default="/opt/lbswap-localcloud/images.json", help="The image catalog (JSON)."),
@@ -59,27 +64,8 @@ BOOT_TIMEOUT = 10.0
 KILL_TIMEOUT = 10.0
 
 
-def _run(*cmd: str) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {proc.returncode}: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout
-
-
-def _quiet(*cmd: str) -> None:
-    subprocess.run(cmd, capture_output=True, check=False, timeout=60)
-
-
-def ensure_bridge(network_id: str) -> str:
-    name = bridge_name(network_id)
-    if not Path(f"/sys/class/net/{name}").exists():
-        proc = subprocess.run(
-            ["ip", "link", "add", name, "type", "bridge"], capture_output=True, text=True, check=False
-        )
-        if proc.returncode and "File exists" not in proc.stderr:
-            raise RuntimeError(f"bridge {name}: {proc.stderr.strip()}")
-    _run("ip", "link", "set", name, "up")
-    return name
+_run = ovs.run
+_quiet = ovs.quiet
 
 
 class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
@@ -127,24 +113,27 @@ class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
         return "populated 1" in events
 
     def _plug(self, compute_id: str, port: Any) -> dict[str, Any]:
-        """A veth for the port: the server's end with the port's MAC, the host's end on the network's bridge."""
+        """A veth for the port: the server's end with the port's MAC, the host's end on the integration bridge."""
         ns = netns_name(compute_id)
         existing = _run("ip", "-n", ns, "-o", "link", "show")
         index = 0
         while f": eth{index}:" in existing or f": eth{index}@" in existing:
             index += 1
         inner, outer = f"eth{index}", host_veth_name(port.id)
-        bridge = ensure_bridge(port.network_id)
-        _quiet("ip", "link", "del", outer)
-        _run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns)
-        _run("ip", "-n", ns, "link", "set", inner, "address", port.mac_address)
-        _run("ip", "link", "set", outer, "master", bridge, "up")
-        _run("ip", "-n", ns, "link", "set", inner, "up")
+        ovs.plug(
+            ns,
+            inner,
+            outer,
+            self.conf.integration_bridge,
+            self.conf.ovsdb,
+            mac=port.mac_address,
+            port_id=port.id,
+        )
         fixed_ips = [{"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]} for ip in port.fixed_ips]
         return {"port_id": port.id, "network_id": port.network_id, "fixed_ips": fixed_ips, "inner": inner}
 
     def _release_port(self, compute_id: str, plugged: dict[str, Any]) -> None:
-        _quiet("ip", "link", "del", host_veth_name(plugged["port_id"]))
+        ovs.unplug(host_veth_name(plugged["port_id"]), self.conf.integration_bridge, self.conf.ovsdb)
         try:
             if plugged.get("created"):
                 self.network.delete_port(plugged["port_id"], ignore_missing=True)
@@ -191,11 +180,15 @@ class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
             with self._locked(compute_id) as meta:
                 for net_id in network_ids or []:
                     port = self.network.create_port(
-                        network_id=net_id, name=f"{name}-{net_id[:8]}", device_id=compute_id, device_owner=DEVICE_OWNER
+                        network_id=net_id,
+                        name=f"{name}-{net_id[:8]}",
+                        device_id=compute_id,
+                        device_owner=DEVICE_OWNER,
+                        binding_host_id=self.conf.host,
                     )
                     meta["ports"].append({**self._plug(compute_id, port), "created": True})
                 for port_id in port_ids or []:
-                    port = self.network.update_port(port_id, device_id=compute_id)
+                    port = self.network.update_port(port_id, device_id=compute_id, binding_host_id=self.conf.host)
                     meta["ports"].append(self._plug(compute_id, port))
                 self._address_management(compute_id, meta)
             self._boot(compute_id)
@@ -366,7 +359,7 @@ class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
                         return _interface(plugged)
                 if port.device_id and port.device_id != compute_id:
                     raise exceptions.ComputePortInUseException(port=port_id)
-                port = self.network.update_port(port_id, device_id=compute_id)
+                port = self.network.update_port(port_id, device_id=compute_id, binding_host_id=self.conf.host)
                 created = False
             else:
                 fixed = [{"ip_address": ip_address}] if ip_address else None
@@ -374,6 +367,7 @@ class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
                     "network_id": network_id,
                     "device_id": compute_id,
                     "device_owner": DEVICE_OWNER,
+                    "binding_host_id": self.conf.host,
                 }
                 if fixed:
                     kwargs["fixed_ips"] = fixed

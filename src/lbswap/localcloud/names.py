@@ -12,14 +12,14 @@ def netns_name(compute_id: str) -> str:
     return f"lcamp-{compute_id}"
 
 
-def bridge_name(network_id: str) -> str:
-    """The host bridge of a Neutron network (an interface name: 15 characters at most)."""
-    return "lcb" + network_id.replace("-", "")[:11]
-
-
 def host_veth_name(port_id: str) -> str:
-    """The host's end of the veth that plugs a Neutron port."""
+    """The host's end of the veth that plugs a Neutron port (an interface name: 15 characters at most)."""
     return "lcp" + port_id.replace("-", "")[:11]
+
+
+def external_veth_name(token: str) -> str:
+    """The host's end of a veth on the external bridge (no Neutron port: the upstream side), from a hex token."""
+    return "lcx" + token.replace("-", "")[:11]
 
 
 def find_image(catalog: Iterable[Mapping[str, Any]], tag: str | None, owner: str | None) -> Mapping[str, Any]:
