@@ -278,7 +278,8 @@ start_ovs() { # Open vSwitch with a database and sockets of its own ($OVS), brid
   mkdir -p "$OVS"
   ovsdb-tool create "$OVS/conf.db" /usr/share/openvswitch/vswitch.ovsschema
   ovsdb-server "$OVS/conf.db" --remote="punix:$OVS/db.sock" --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
-    --pidfile="$OVS/ovsdb-server.pid" --detach --log-file="$DIR/logs/ovsdb-server.log" -vconsole:off
+    --pidfile="$OVS/ovsdb-server.pid" --detach --log-file="$DIR/logs/ovsdb-server.log" -vconsole:off \
+    2>>"$DIR/logs/ovsdb-server.log" # (it names its log file on stderr before reading -vconsole)
   ovs-vsctl --no-wait init
   # no openvswitch kernel module here: it logs that the ovs_datapath family is missing, then runs netdev bridges
   ovs-vswitchd "unix:$OVS/db.sock" --pidfile="$OVS/ovs-vswitchd.pid" --detach -vconsole:off \

@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 
-from lbswap.localcloud import ovs, probe
-from lbswap.localcloud.names import external_veth_name, host_veth_name, netns_name
+from lbswap.localcloud import guests, probe
+from lbswap.localcloud.guests import Guest
+from lbswap.localcloud.names import netns_name
 
 pytestmark = [
     pytest.mark.localcloud,
@@ -83,73 +84,26 @@ def cloud() -> Cloud:
     return Cloud(conn=conn, info=json.loads((DIR / "cloud.json").read_text()))
 
 
-@dataclass
-class Guest:
-    """A namespace plugged on the tenant network as a Neutron port."""
-
-    ns: str
-    ip: str
-    port_id: str
-
-
 @pytest.fixture
 def plug(cloud: Cloud) -> Iterator[Callable[[str], Guest]]:
+    """Namespaces on the tenant network as Neutron ports (ACTIVE when made)."""
     made: list[Guest] = []
 
     def make(prefix: str) -> Guest:
-        net = cloud.conn.network
-        port = net.create_port(network_id=cloud.info["tenant_network_id"], name=f"lc-test-{prefix}", project_id=PROJECT)
-        ns = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        ip = port.fixed_ips[0]["ip_address"]
-        guest = Guest(ns=ns, ip=ip, port_id=port.id)
-        made.append(guest)
-        sh("ip", "netns", "add", ns)
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        net.update_port(
-            port.id, device_id=ns, device_owner="compute:lbswap-test", binding_host_id=cloud.info["agent_host"]
-        )
-        ovs.plug(
-            ns,
-            "eth0",
-            host_veth_name(port.id),
-            cloud.info["integration_bridge"],
-            cloud.info["ovsdb"],
-            mac=port.mac_address,
-            port_id=port.id,
-        )
-        sh("ip", "-n", ns, "addr", "add", f"{ip}/{cloud.info['tenant_cidr'].split('/')[1]}", "dev", "eth0")
-        sh("ip", "-n", ns, "route", "add", "default", "via", cloud.info["tenant_gateway"])
-        wait_until(f"port {port.id} ACTIVE", lambda: net.get_port(port.id).status == "ACTIVE", timeout=30)
-        return guest
+        made.append(guests.plug_tenant(cloud.conn, cloud.info, prefix, PROJECT))
+        return made[-1]
 
     yield make
     for guest in made:
-        drop_namespace(guest.ns)
-        ovs.unplug(host_veth_name(guest.port_id), cloud.info["integration_bridge"], cloud.info["ovsdb"])
-        cloud.conn.network.delete_port(guest.port_id, ignore_missing=True)
-
-
-def drop_namespace(ns: str) -> None:
-    for pid in sh("ip", "netns", "pids", ns, check=False).split():
-        subprocess.run(["kill", "-KILL", pid], check=False)
-    sh("ip", "netns", "del", ns, check=False)
+        guests.remove(cloud.conn, cloud.info, guest)
 
 
 @pytest.fixture
 def external_client(cloud: Cloud) -> Iterator[Guest]:
     """A namespace on the external bridge (no Neutron port): the upstream side, holding the gateway address."""
-    token = uuid.uuid4().hex
-    ns, outer = f"lcx-{token[:8]}", external_veth_name(token)
-    ip = cloud.info["external_gateway"]
-    sh("ip", "netns", "add", ns)
-    try:
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        ovs.plug(ns, "eth0", outer, cloud.info["external_bridge"], cloud.info["ovsdb"])
-        sh("ip", "-n", ns, "addr", "add", f"{ip}/{cloud.info['external_cidr'].split('/')[1]}", "dev", "eth0")
-        yield Guest(ns=ns, ip=ip, port_id="")
-    finally:
-        drop_namespace(ns)
-        ovs.unplug(outer, cloud.info["external_bridge"], cloud.info["ovsdb"])
+    guest = guests.plug_external(cloud.info)
+    yield guest
+    guests.remove(None, cloud.info, guest)
 
 
 @pytest.fixture
@@ -160,15 +114,7 @@ def members(plug: Callable[[str], Guest], tmp_path: Path) -> Iterator[Callable[[
     def make() -> tuple[Guest, str]:
         guest = plug("lcm")
         token = f"member-{uuid.uuid4().hex[:12]}"
-        root = tmp_path / token
-        root.mkdir()
-        (root / "index.html").write_text(token + "\n")
-        cmd = [sys.executable, "-m", "http.server", "8080", "--bind", guest.ip, "--directory", str(root)]
-        servers.append(
-            subprocess.Popen(
-                ["ip", "netns", "exec", guest.ns, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-        )
+        servers.append(guests.serve(guest, token, tmp_path / token))
         return guest, token
 
     try:
