@@ -281,6 +281,10 @@ start_ovs() { # Open vSwitch with a database and sockets of its own ($OVS), brid
     --pidfile="$OVS/ovsdb-server.pid" --detach --log-file="$DIR/logs/ovsdb-server.log" -vconsole:off \
     2>>"$DIR/logs/ovsdb-server.log" # (it names its log file on stderr before reading -vconsole)
   ovs-vsctl --no-wait init
+  # ovsdbapp (the agents) adds its connection as a Manager; ovsdb-server then listens anew on that socket and drops
+  # every client (an ovs-vsctl of ours at that moment fails): declare it now, while nobody is connected
+  ovs-vsctl --no-wait set-manager "punix:$OVS/db.sock"
+  wait_for 10 "ovsdb-server's socket" ovs-vsctl --timeout=2 --no-wait show
   # no openvswitch kernel module here: it logs that the ovs_datapath family is missing, then runs netdev bridges
   ovs-vswitchd "unix:$OVS/db.sock" --pidfile="$OVS/ovs-vswitchd.pid" --detach -vconsole:off \
     --log-file="$DIR/logs/ovs-vswitchd.log"

@@ -18,7 +18,7 @@ leftovers() { # what `down` must not leave: namespaces, links, cgroup, Open vSwi
   [ -n "$ns" ] && left+=("namespaces: $ns")
   ip -o link show | awk -F': ' '{print $2}' | grep -qE '^(lc[bpx][0-9a-f]{11}|lcbr-|lcmgmt|ovs-netdev)' && left+=("links")
   [ -e "$DIR/run/ovs" ] && left+=("Open vSwitch database")
-  { pgrep -x ovsdb-server || pgrep -x ovs-vswitchd; } >/dev/null && left+=("Open vSwitch daemons")
+  pgrep -f "^ovs(db-server|-vswitchd) .*$DIR/run/ovs/" >/dev/null && left+=("Open vSwitch daemons")
   pgrep -f 'neutron-(openvswitch|l3)-agent' >/dev/null && left+=("agents") # privsep daemons: the $DIR/run/ check
   [ -d "$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)/lbswap-localcloud" ] && left+=("cgroup")
   mysql -N -e "SHOW DATABASES LIKE 'lc\\_%'" 2>/dev/null | grep -q . && left+=("databases")
