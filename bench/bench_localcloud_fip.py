@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,6 +63,11 @@ def http_lb(conn: Any, info: dict[str, Any], name: str, member_ip: str) -> Any:
         vip_subnet_id=info["tenant_subnet_id"],
         listeners=[{"name": f"{name}-http", "protocol": "HTTP", "protocol_port": 80, "default_pool": pool}],
     )
+
+
+def http_get(client: guests.Guest, address: str) -> str:
+    cmd = ["ip", "netns", "exec", client.ns, "curl", "-s", "-m", "2", f"http://{address}/"]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=30).stdout.strip()
 
 
 def pss_mib(pids: list[int]) -> float:
@@ -115,6 +121,7 @@ def main() -> None:
     parser.add_argument("--after", type=float, default=3.5, help="seconds probed after the move")
     parser.add_argument("--keep-up", action="store_true")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the cleanup below runs on SIGTERM too
     up_seconds = None if (DIR / "cloud.json").is_file() else local_cloud("up")
     os.environ.setdefault("OS_CLIENT_CONFIG_FILE", str(DIR / "clouds.yaml"))
     info = json.loads((DIR / "cloud.json").read_text())
@@ -142,7 +149,8 @@ def main() -> None:
             vip_ports = [conn.load_balancer.get_load_balancer(lb.id).vip_port_id for lb in lbs]
             fip = conn.network.create_ip(floating_network_id=info["external_network_id"], port_id=vip_ports[0])
             address = fip.floating_ip_address
-            wait("served through the floating IP", lambda: probe.get(address, 80)[1] == tokens[0], timeout=60)
+            # from the client's namespace only: this host's own routes do not lead to the external network
+            wait("served through the floating IP", lambda: http_get(client, address) == tokens[0], timeout=60)
             rows = []
             print(
                 f"{'move':>4} {'to':>3} {'PUT s':>6} {'answered->switched s':>21} {'failed':>6} "
