@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=20)
     parser.add_argument("--rate", type=float, default=150.0, help="new connections per second")
     parser.add_argument("--move-at", type=float, default=1.5, help="seconds into each probe")
-    parser.add_argument("--after", type=float, default=3.5, help="seconds probed after the move")
+    parser.add_argument("--after", type=float, default=8.0, help="seconds probed after the move started")
     parser.add_argument("--keep-up", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the cleanup below runs on SIGTERM too

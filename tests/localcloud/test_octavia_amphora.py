@@ -291,7 +291,7 @@ def wait_lb_online(cloud: Cloud, lb_id: str) -> None:
 
 
 PROBE_RATE = 150.0  # new connections per second through the floating IP
-PROBE_SECONDS = 6.0
+PROBE_SECONDS = 12.0  # long enough for a PUT of several seconds on a loaded machine
 MOVE_AT = 2.0  # seconds into the probe
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lbswap.localcloud.probe import Record, analyze, get, load
+from lbswap.localcloud.probe import Record, analyze, get, load, main
 
 
 def rec(start: float, answer: str, *, ok: bool = True, took: float = 0.005) -> Record:
@@ -49,3 +49,9 @@ def test_records_round_trip_through_the_probe_file(tmp_path: Path) -> None:
 def test_a_refused_connection_is_a_failure_with_its_error() -> None:
     ok, answer = get("127.0.0.1", 9, timeout=1.0)  # the discard port: nothing listens here
     assert not ok and "Refused" in answer
+
+
+def test_the_probe_refuses_to_run_in_the_hosts_namespace(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):  # tier 1 runs in the host's namespace: no connection is opened
+        main(["192.0.2.1", "--out", str(tmp_path / "out.json"), "--duration", "1"])
+    assert not (tmp_path / "out.json").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import socket
 import sys
 import threading
@@ -121,6 +122,13 @@ def analyze(records: Sequence[Record], target: str, api_answered: float) -> Move
     )
 
 
+def in_named_namespace() -> bool:
+    """Whether this process runs in a namespace made with `ip netns` (the client's), not the host's own."""
+    own = os.stat("/proc/self/ns/net").st_ino
+    netns = Path("/run/netns")
+    return netns.is_dir() and any(os.stat(p).st_ino == own for p in netns.iterdir())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("address")
@@ -129,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=6.0, help="seconds (at most 60)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if not in_named_namespace():
+        parser.error("run it inside the client's namespace (ip netns exec): the host's routes lead off the host")
     duration = min(args.duration, 60.0)
     print("ready", flush=True)
     records = probe(args.address, args.port, args.rate, duration)
