@@ -83,7 +83,15 @@ class LbswapApp(App):
             metavar="SPEC",
             help="fake:PATH | local[:STATE_DIR] | openstack[:CLOUD] (env LBSWAP_BACKEND; default local)",
         )
-        group.add_argument("--journal", metavar="PATH", help="campaign journal (SQLite file)")
+        group.add_argument(
+            "--journal",
+            metavar="PATH|URL",
+            help="campaign journal: a SQLite file, or mysql+pymysql://USER@HOST[:PORT]/DB shared by conductors on "
+            "several hosts (its password: LBSWAP_JOURNAL_PASSWORD or --journal-password-file)",
+        )
+        group.add_argument(
+            "--journal-password-file", metavar="FILE", help="the journal's database password, in a file of mode 0600"
+        )
         group.add_argument("-f", "--format", choices=cli.FORMATS, help="the output format (default table)")
         group.add_argument("-v", "--verbose", action="store_true", default=False, help="debug logging on stderr")
         return parser

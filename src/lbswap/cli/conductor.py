@@ -154,6 +154,7 @@ class Conductor(DocumentCommand):
 
 
 def cmd_conductor(args: argparse.Namespace) -> cli.Output:
+    from lbswap.cli.campaign_actions import journal_location
     from lbswap.cli.common import cloud_from
     from lbswap.journal import Journal
     from lbswap.scaleout.board import connected
@@ -176,7 +177,7 @@ def cmd_conductor(args: argparse.Namespace) -> cli.Output:
         raise BadInput("--heartbeat must be under half of --claim-expiry and of --lease-timeout")
     board = _board(args)
     LOG.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    journal = Journal(cli.journal_path(args))  # created when missing: conductors may start before any run
+    journal = Journal(journal_location(args))  # created when missing: conductors may start before any run
     with cloud_from(args) as cloud, connected(board) as jobboard, _stop_on_signals() as stop:
         loop = Loop(jobboard, board, journal, cloud, timing=timing, workers=args.workers, stop=stop)
         LOG.info(

@@ -31,6 +31,7 @@ from typing import Any, cast
 from lbswap.clouds.base import Cloud
 from lbswap.errors import JournalError, StopSwap, WrongCloud
 from lbswap.journal import Journal, Lease
+from lbswap.journal_db import Server
 from lbswap.scaleout import leases
 from lbswap.scaleout.board import Board
 from lbswap.state import SwapState, allowed
@@ -187,10 +188,15 @@ class Conductor:
             try:
                 worked = self._one(who)
             except (StopSwap, Exception) as exc:  # the board or the journal failed for a while: log, look again
-                LOG.warning("conductor %s: %s", who, self.board.scrub(f"{type(exc).__name__}: {exc}"))
+                LOG.warning("conductor %s: %s", who, self._scrub(f"{type(exc).__name__}: {exc}"))
                 worked = False
             if not worked:
                 self.stop.event.wait(self.timing.poll)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the jobboard's and the journal's passwords masked."""
+        where = self.journal.path
+        return self.board.scrub(where.scrub(text) if isinstance(where, Server) else text)
 
     def _one(self, who: str) -> bool:
         """Claim and handle one job; False when there was none to take."""

@@ -10,7 +10,9 @@ the swap to another conductor, and acts no more once it runs again (its token is
 Whether a pending swap may start is decided in the same write transaction that takes its lease, from the rows
 of the whole campaign: the canary swaps one at a time and first; the circuit breaker (a failed canary,
 ``max_failures`` failed or rolled back); at most ``parallel`` swaps of the campaign under a live lease at
-once, whichever conductors hold them; at most ``rate`` swaps started per minute. Nothing here is ever released
+once, whichever conductors hold them; at most ``rate`` swaps started per minute. On a journal shared through a
+database server the transaction locks the server's writers' row first (:meth:`lbswap.journal_db.Database.write`),
+so conductors on several hosts decide one at a time exactly as on one SQLite file. Nothing here is ever released
 by deleting the row: a lapsed lease keeps its token, so a token is never handed out twice.
 """
 
@@ -22,11 +24,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from lbswap import journal_db
 from lbswap.errors import LeaseHeld, StopSwap
 from lbswap.journal import LEASE_TIMEOUT, Holder, Lease
+from lbswap.journal_db import Database, Location
 from lbswap.state import TERMINAL, UNSUCCESSFUL, SwapState
 
 SEP = "/"
@@ -80,7 +83,7 @@ def _campaign_lease_live(lease: _LeaseRow, now: float) -> bool:
     return now - lease.heartbeat < LEASE_TIMEOUT
 
 
-def refuse_held_swaps(path: Path, campaign_id: str, *, stale_after: float = LEASE_TIMEOUT) -> None:
+def refuse_held_swaps(path: Location, campaign_id: str, *, stale_after: float = LEASE_TIMEOUT) -> None:
     """Refuse to drive a campaign in-process while a conductor drives one of its swaps (I9): a swap's lease
     held by another process, live by the conductors' rule (``stale_after``: the lease timeout).
 
@@ -165,15 +168,16 @@ def decide(
 
 
 @contextmanager
-def _db(path: Path) -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(path, timeout=60, isolation_level=None)
+def _db(path: Location) -> Iterator[Database]:
+    """A connection to the journal: a new one to a file, this thread's own to a server (kept open)."""
+    db = journal_db.shared(path)
     try:
         yield db
     finally:
-        db.close()
+        journal_db.release(db)
 
 
-def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[str, _LeaseRow], dict[str, Any]]:
+def _read(db: Database, campaign_id: str) -> tuple[list[_Row], dict[str, _LeaseRow], dict[str, Any]]:
     rows = [
         _Row(r[0], int(r[1]), r[2], r[3])
         for r in db.execute(
@@ -195,7 +199,7 @@ def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[st
     return rows, leases, fleet
 
 
-def peek(path: Path, campaign_id: str, *, stale_after: float) -> Callable[[str], Decision]:
+def peek(path: Location, campaign_id: str, *, stale_after: float) -> Callable[[str], Decision]:
     """What :func:`take` would decide now for each swap of the campaign, from one read and without taking
     anything: a conductor skips the jobs it cannot run yet without claiming them."""
     with _db(path) as db:
@@ -204,41 +208,35 @@ def peek(path: Path, campaign_id: str, *, stale_after: float) -> Callable[[str],
     return lambda lb_id: decide(rows, leases, campaign_id, lb_id, fleet, now=now, stale_after=stale_after)
 
 
-def take(path: Path, campaign_id: str, lb_id: str, *, stale_after: float) -> Decision:
+def take(path: Location, campaign_id: str, lb_id: str, *, stale_after: float) -> Decision:
     """Decide and, for ``drive`` or ``skip``, take the swap's lease, in one write transaction.
 
     :raises StopSwap: the journal cannot be written.
     """
     try:
-        with _db(path) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows, leases, fleet = _read(db, campaign_id)
-                now = time.time()
-                decision = decide(rows, leases, campaign_id, lb_id, fleet, now=now, stale_after=stale_after)
-                if decision.action in ("drive", "skip"):
-                    key = swap_key(campaign_id, lb_id)
-                    previous = leases.get(key)
-                    token = (previous.token if previous else 0) + 1
-                    me = Holder.me()
-                    db.execute(
-                        "INSERT OR REPLACE INTO lbswap_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (key, me.host, me.pid, me.proc_start, now, now, token),
-                    )
-                    decision = Decision(decision.action, decision.why, Lease(key, me, now, now, token))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return decision
+        with _db(path) as connection, connection.write() as db:  # BEGIN IMMEDIATE, or the server's lock row
+            rows, leases, fleet = _read(db, campaign_id)
+            now = time.time()
+            decision = decide(rows, leases, campaign_id, lb_id, fleet, now=now, stale_after=stale_after)
+            if decision.action in ("drive", "skip"):
+                key = swap_key(campaign_id, lb_id)
+                previous = leases.get(key)
+                token = (previous.token if previous else 0) + 1
+                me = Holder.me()
+                db.execute(
+                    "INSERT OR REPLACE INTO lbswap_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, me.host, me.pid, me.proc_start, now, now, token),
+                )
+                decision = Decision(decision.action, decision.why, Lease(key, me, now, now, token))
+        return decision
     except sqlite3.OperationalError as exc:
         raise StopSwap(f"journal {path}: cannot take a swap's lease ({exc})") from None
 
 
-def lapse(path: Path, lease: Lease) -> None:
+def lapse(path: Location, lease: Lease) -> None:
     """Give a swap's lease up: it lapses at once and keeps its token (the next holder's is higher)."""
     try:
-        with _db(path) as db:
+        with _db(path) as connection, connection.write() as db:
             db.execute(
                 "UPDATE lbswap_leases SET heartbeat=0 WHERE campaign_id=? AND token=?", (lease.campaign_id, lease.token)
             )
