@@ -48,7 +48,7 @@ def version(path: Path) -> int:
 
 def test_a_new_journal_is_created_mode_0600_at_the_current_schema(journal: Journal, path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert version(path) == SCHEMA_VERSION == 2
+    assert version(path) == SCHEMA_VERSION == 3
     assert journal.campaigns() == []
 
 
@@ -131,9 +131,9 @@ def test_a_schema_1_journal_is_migrated(path: Path) -> None:
         assert j.swap("old", "lb-1").private == {"source": {"id": "lb-1"}}
     finally:
         j.close()
-    assert version(path) == 2
+    assert version(path) == SCHEMA_VERSION
     Journal(path).close()  # opening a migrated journal again changes nothing
-    assert version(path) == 2
+    assert version(path) == SCHEMA_VERSION
 
 
 # --- campaigns and the load balancers they hold --------------------------------------------------------------

@@ -50,7 +50,7 @@ __all__ = [
     "storage_cause",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HOLDING_STATES = tuple(str(state) for state in HOLDING)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lbswap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS lbswap_swaps (
 CREATE INDEX IF NOT EXISTS lbswap_swaps_lb ON lbswap_swaps (lb_id, state);
 CREATE TABLE IF NOT EXISTS lbswap_leases (
     campaign_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, proc_start TEXT NOT NULL,
-    taken REAL NOT NULL, heartbeat REAL NOT NULL, token INTEGER NOT NULL);
+    taken REAL NOT NULL, heartbeat REAL NOT NULL, token INTEGER NOT NULL,
+    stale_after REAL NOT NULL DEFAULT 0, creating INTEGER NOT NULL DEFAULT 0);
 """
 # the same tables on a database server (created at the current schema: no server journal had schema 1); keys
 # compared byte for byte; ``lbswap_lock``'s one row is what a write transaction locks (journal_db.Database.write)
@@ -81,7 +82,7 @@ _SERVER_SCHEMA = (
     "INDEX lbswap_swaps_lb (lb_id, state))",
     "CREATE TABLE IF NOT EXISTS lbswap_leases (campaign_id VARCHAR(255) PRIMARY KEY, host VARCHAR(255) NOT NULL, "
     "pid INTEGER NOT NULL, proc_start VARCHAR(255) NOT NULL, taken DOUBLE NOT NULL, heartbeat DOUBLE NOT NULL, "
-    "token INTEGER NOT NULL)",
+    "token INTEGER NOT NULL, stale_after DOUBLE NOT NULL DEFAULT 0, creating INTEGER NOT NULL DEFAULT 0)",
 )
 _SERVER_TABLE_OPTIONS = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 # schema 1 -> 2: the cloud a campaign belongs to (I10), and per-swap resume data kept apart from the result
@@ -89,6 +90,11 @@ _MIGRATIONS = {
     2: (
         "ALTER TABLE lbswap_campaigns ADD COLUMN cloud TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE lbswap_swaps ADD COLUMN private TEXT NOT NULL DEFAULT '{}'",
+    ),
+    # a swap's lease: its holder's own lease timeout, and whether it holds a creation slot (--max-creating)
+    3: (
+        "ALTER TABLE lbswap_leases ADD COLUMN stale_after REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE lbswap_leases ADD COLUMN creating INTEGER NOT NULL DEFAULT 0",
     ),
 }
 
@@ -210,8 +216,10 @@ class Journal:
         columns = self._db.columns("lbswap_campaigns")
         for target in sorted(_MIGRATIONS):
             if version < target or (target == 2 and "cloud" not in columns):
-                for statement in _MIGRATIONS[target]:
-                    self._db.execute(statement)
+                for statement in _MIGRATIONS[target]:  # ALTER TABLE t ADD COLUMN c ...: once per column
+                    words = statement.split()
+                    if words[5] not in self._db.columns(words[2]):
+                        self._db.execute(statement)
                 version = target
         self._db.execute("UPDATE lbswap_meta SET value=? WHERE `key`='schema_version'", (str(SCHEMA_VERSION),))
 
@@ -361,7 +369,8 @@ class Journal:
             )
         token = (current.token if current else 0) + 1
         db.execute(
-            "INSERT OR REPLACE INTO lbswap_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO lbswap_leases (campaign_id, host, pid, proc_start, taken, heartbeat, token) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (campaign_id, me.host, me.pid, me.proc_start, now, now, token),
         )
         return Lease(campaign_id, me, now, now, token)

@@ -68,10 +68,14 @@ class _LeaseRow:
     heartbeat: float
     token: int
     taken: float = 0.0
+    stale_after: float = 0.0  # the holder's own lease timeout (0: not recorded, the reader's is used)
+    creating: bool = False  # the holder's swap holds a creation slot (--max-creating)
 
 
 def _live(lease: _LeaseRow, now: float, stale_after: float) -> bool:
-    if now - lease.heartbeat >= stale_after:
+    """Judged by the holder's own lease timeout when it recorded one (``--lease-timeout`` of that conductor),
+    else by ``stale_after``."""
+    if now - lease.heartbeat >= (lease.stale_after or stale_after):
         return False
     return lease.holder.host != Holder.me().host or lease.holder.alive()
 
@@ -85,7 +89,8 @@ def _campaign_lease_live(lease: _LeaseRow, now: float) -> bool:
 
 def refuse_held_swaps(path: Location, campaign_id: str, *, stale_after: float = LEASE_TIMEOUT) -> None:
     """Refuse to drive a campaign in-process while a conductor drives one of its swaps (I9): a swap's lease
-    held by another process, live by the conductors' rule (``stale_after``: the lease timeout).
+    held by another process, live by the conductors' rule (its holder's own lease timeout; ``stale_after``
+    for a lease that recorded none).
 
     :raises LeaseHeld: names the campaign, the load balancer and the holder.
     :raises StopSwap: the journal cannot be read.
@@ -187,9 +192,12 @@ def _read(db: Database, campaign_id: str) -> tuple[list[_Row], dict[str, _LeaseR
     ]
     prefix = campaign_id + SEP
     leases = {  # the campaign's own lease and its swaps' leases
-        r[0]: _LeaseRow(r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]), float(r[6]))
+        r[0]: _LeaseRow(
+            r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]), float(r[6]), float(r[7]), bool(r[8])
+        )
         for r in db.execute(
-            "SELECT campaign_id, host, pid, proc_start, heartbeat, token, taken FROM lbswap_leases "
+            "SELECT campaign_id, host, pid, proc_start, heartbeat, token, taken, stale_after, creating "
+            "FROM lbswap_leases "
             "WHERE substr(campaign_id, 1, ?) = ? OR campaign_id = ?",
             (len(prefix), prefix, campaign_id),
         )
@@ -224,8 +232,9 @@ def take(path: Location, campaign_id: str, lb_id: str, *, stale_after: float) ->
                 token = (previous.token if previous else 0) + 1
                 me = Holder.me()
                 db.execute(
-                    "INSERT OR REPLACE INTO lbswap_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (key, me.host, me.pid, me.proc_start, now, now, token),
+                    "INSERT OR REPLACE INTO lbswap_leases (campaign_id, host, pid, proc_start, taken, heartbeat, "
+                    "token, stale_after, creating) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    (key, me.host, me.pid, me.proc_start, now, now, token, stale_after),
                 )
                 decision = Decision(decision.action, decision.why, Lease(key, me, now, now, token))
         return decision
@@ -242,3 +251,73 @@ def lapse(path: Location, lease: Lease) -> None:
             )
     except sqlite3.OperationalError:  # it lapses by itself after stale_after
         pass
+
+
+def take_creation_slot(path: Location, lease: Lease, *, stale_after: float) -> bool:
+    """Take one of the campaign's ``--max-creating`` slots for the swap under ``lease``, in one write
+    transaction: True when taken (or already held, or no limit), False when every slot is held by a swap under
+    a live lease. A slot is held from the clone's create until it is ready; a lease that lapses (its conductor
+    died or stopped) frees its slot with it.
+
+    :raises StopSwap: the lease is no longer this process's, or the journal cannot be written.
+    """
+    campaign_id, _sep, _lb = lease.campaign_id.partition(SEP)
+    try:
+        with _db(path) as connection, connection.write() as db:
+            _rows, leases, fleet = _read(db, campaign_id)
+            mine = leases.get(lease.campaign_id)
+            if mine is None or mine.token != lease.token:
+                raise StopSwap(f"swap {lease.campaign_id}: this process lost its lease; it stopped")
+            limit = fleet.get("max_creating")
+            if mine.creating or not limit:
+                return True
+            now = time.time()
+            held = [
+                k
+                for k, row in leases.items()
+                if k != lease.campaign_id and row.creating and _live(row, now, stale_after)
+            ]
+            if len(held) >= int(limit):
+                return False
+            db.execute(
+                "UPDATE lbswap_leases SET creating=1 WHERE campaign_id=? AND token=?", (lease.campaign_id, lease.token)
+            )
+            return True
+    except sqlite3.OperationalError as exc:
+        raise StopSwap(f"journal {path}: cannot take a creation slot ({exc})") from None
+
+
+def give_creation_slot(path: Location, lease: Lease) -> None:
+    """The swap's clone is ready (or its create undone): its creation slot is free for another swap."""
+    try:
+        with _db(path) as connection, connection.write() as db:
+            db.execute(
+                "UPDATE lbswap_leases SET creating=0 WHERE campaign_id=? AND token=?", (lease.campaign_id, lease.token)
+            )
+    except sqlite3.OperationalError:  # it is freed when the lease lapses
+        pass
+
+
+class CreationSlots:
+    """``--max-creating`` across conductors: the interface of :class:`lbswap.workflow.context.CreationSlots`
+    (one swap's driver takes and gives back), kept in the journal on the swap's lease row."""
+
+    def __init__(
+        self, path: Location, lease: Lease, check: Callable[[], None], *, stale_after: float, poll: float
+    ) -> None:
+        self.path = path
+        self.lease = lease
+        self.check = check
+        self.stale_after = stale_after
+        self.poll = poll
+
+    def limit(self, limit: int | None) -> None:
+        """The limit is the campaign's own (its recorded fleet policy)."""
+
+    def take(self, who: str) -> None:
+        while not take_creation_slot(self.path, self.lease, stale_after=self.stale_after):
+            self.check()  # a stop asked for while waiting: leave at once
+            time.sleep(self.poll)
+
+    def give_back(self, who: str) -> None:
+        give_creation_slot(self.path, self.lease)
