@@ -177,7 +177,7 @@ def test_conductors_survive_a_killed_and_a_stopped_one(
     assert other
     with op:
         before = op.state()
-        campaign = _post(op, redis_board, "--parallel", "4", "--canary", "1")
+        campaign = _post(op, redis_board, "--parallel", "4", "--canary", "1", "--max-creating", "2")
         campaign_id = campaign["campaign_id"]
         total = len(campaign["swaps"])
         side_effects = tmp_path / "side-effects.jsonl"
