@@ -190,8 +190,9 @@ class Database:
             sql = sql.replace(old, new)
         sql = sql.replace("%", "%%").replace("?", "%s")
         try:
-            if self._broken:  # the server went away: a new connection (only between transactions)
-                self._conn.ping(reconnect=True)
+            if self._broken:  # the server went away: a new connection, set up as the first (between transactions)
+                self.close()
+                self._conn = self.where.connect()
                 self._broken = False
             cursor = self._conn.cursor()
             cursor.execute(sql, tuple(params))
