@@ -51,7 +51,8 @@ DESCRIPTION = f"""{SUMMARY}
 
 The cloud: --os-cloud NAME (clouds.yaml) or OS_CLOUD, or --backend fake:PATH | local[:DIR] |
 openstack[:CLOUD] (LBSWAP_BACKEND). The journal: --journal PATH (default
-$XDG_STATE_HOME/lbswap/journal.sqlite). Global options go before or after the command."""
+$XDG_STATE_HOME/lbswap/journal.sqlite), or mysql+pymysql://USER@HOST[:PORT]/DB shared by conductors on
+several hosts. Global options go before or after the command."""
 
 
 class LbswapApp(App):
