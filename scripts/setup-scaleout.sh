@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Scale-out tier setup on a Debian 12 machine as root: redis-server (never started as a service: the tests
-# start their own on a private port) and the python redis client (the `scaleout` extra) in .venv.
-# Idempotent; run after scripts/setup.sh.
+# start their own on a private port), mariadb-server for the shared journal (not started here: the test
+# script starts it through its init script when it is not running, as tier 2 does, and stops it only then),
+# and the python redis and MySQL clients (the `scaleout` extra) in .venv. Idempotent; run after scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
-if ! command -v redis-server >/dev/null; then
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+dpkg-query -W -f='${Status}' mariadb-server 2>/dev/null | grep -q 'install ok installed' || need+=(mariadb-server)
+if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-scaleout: installing redis-server needs root" >&2
+    echo "setup-scaleout: installing ${need[*]} needs root" >&2
     exit 1
   fi
-  # the package's postinst must not start a redis service (it would hold port 6379)
+  # the packages' postinst must not start their services (redis would hold port 6379)
   policy=/usr/sbin/policy-rc.d
   created_policy=0
   if [ ! -e "$policy" ]; then
@@ -20,8 +24,10 @@ if ! command -v redis-server >/dev/null; then
     created_policy=1
   fi
   $APT update
-  $APT install --no-install-recommends redis-server
+  $APT install --no-install-recommends "${need[@]}"
   if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
 fi
 .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,scaleout]'
-echo "setup-scaleout: $(redis-server --version | cut -d' ' -f1-3), python redis $(.venv/bin/python -c 'import redis; print(redis.__version__)')"
+echo "setup-scaleout: $(redis-server --version | cut -d' ' -f1-3), $(mysqld --version 2>/dev/null | cut -d' ' -f2-4)," \
+  "python redis $(.venv/bin/python -c 'import redis; print(redis.__version__)')," \
+  "pymysql $(.venv/bin/python -c 'import pymysql; print(pymysql.__version__)')"

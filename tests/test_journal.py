@@ -48,7 +48,7 @@ def version(path: Path) -> int:
 
 def test_a_new_journal_is_created_mode_0600_at_the_current_schema(journal: Journal, path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert version(path) == SCHEMA_VERSION == 2
+    assert version(path) == SCHEMA_VERSION == 3
     assert journal.campaigns() == []
 
 
@@ -131,9 +131,9 @@ def test_a_schema_1_journal_is_migrated(path: Path) -> None:
         assert j.swap("old", "lb-1").private == {"source": {"id": "lb-1"}}
     finally:
         j.close()
-    assert version(path) == 2
+    assert version(path) == SCHEMA_VERSION
     Journal(path).close()  # opening a migrated journal again changes nothing
-    assert version(path) == 2
+    assert version(path) == SCHEMA_VERSION
 
 
 # --- campaigns and the load balancers they hold --------------------------------------------------------------
@@ -281,3 +281,73 @@ def test_check_present_after_replace_stops(journal: Journal, path: Path) -> None
     os.replace(replacement, path)
     with pytest.raises(StopSwap, match="lbswap recover"):
         journal.check_present()
+
+
+# --- a journal on a database server: its address and password (no server needed) ------------------------------
+
+
+def test_a_path_stays_a_sqlite_journal(tmp_path: Path) -> None:
+    from lbswap.journal_db import location
+
+    assert location(str(tmp_path / "j.sqlite")) == tmp_path / "j.sqlite"
+    assert location(tmp_path / "x") == tmp_path / "x"
+
+
+def test_a_server_url_and_where_its_password_comes_from(tmp_path: Path) -> None:
+    from lbswap.errors import ConfigError
+    from lbswap.journal_db import Server, location
+
+    bare = location("mysql+pymysql://lbswap@db.example:3307/fleet", env={})
+    assert bare == Server("mysql+pymysql", "db.example", 3307, "fleet", "lbswap")
+    assert str(bare) == "mysql+pymysql://lbswap@db.example:3307/fleet"
+    assert location("mysql+pymysql://lbswap@db/fleet", env={}).port == 3306  # type: ignore[union-attr]
+
+    in_url = location("mysql+pymysql://lbswap:hunter2@db/fleet", env={})
+    assert isinstance(in_url, Server) and in_url.password == "hunter2" and in_url.password_from == "url"
+    assert "hunter2" not in str(in_url) + repr(in_url) and str(in_url) == "mysql+pymysql://lbswap:***@db:3306/fleet"
+    assert in_url.scrub("Access denied (hunter2)") == "Access denied (***)"
+
+    from_env = location("mysql+pymysql://lbswap:hunter2@db/fleet", env={"LBSWAP_JOURNAL_PASSWORD": "s3cret"})
+    assert isinstance(from_env, Server) and (from_env.password, from_env.password_from) == ("s3cret", "env")
+
+    secret = tmp_path / "pw"
+    secret.write_text("fr0m-file\n")
+    secret.chmod(0o600)
+    from_file = location(
+        "mysql+pymysql://lbswap@db/fleet", password_file=str(secret), env={"LBSWAP_JOURNAL_PASSWORD": "s3cret"}
+    )
+    assert isinstance(from_file, Server) and (from_file.password, from_file.password_from) == ("fr0m-file", "file")
+
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"--journal-password-file .*chmod 600"):
+        location("mysql+pymysql://lbswap@db/fleet", password_file=str(secret), env={})
+    for wrong in (
+        "postgresql://u:hunter2@db/x",
+        "mysql+pymysql://db/fleet",
+        "mysql+pymysql://u:hunter2@db/",
+        "mysql+pymysql://u:hunter2@db/fleet?ssl=1",
+    ):
+        with pytest.raises(ConfigError) as caught:
+            location(wrong, env={})
+        assert "hunter2" not in str(caught.value), wrong
+
+
+def test_a_server_error_is_a_stop_without_the_password() -> None:
+    from lbswap.journal_db import Server, ServerError
+    from lbswap.journal_storage import write_failed
+
+    server = Server("mysql+pymysql", "db", 3306, "fleet", "lbswap", "hunter2", "env")
+    stop = write_failed(server, ServerError("Lost connection to server (hunter2)"))
+    assert isinstance(stop, StopSwap) and "hunter2" not in str(stop) and "lbswap resume" in str(stop)
+    assert "lbswap:***@db" in str(stop)
+
+
+def test_the_journal_on_a_server_that_is_not_there_is_one_line() -> None:
+    from lbswap.journal_db import Server
+
+    pytest.importorskip("pymysql")
+    server = Server("mysql+pymysql", "127.0.0.1", 1, "fleet", "lbswap", "hunter2", "env")  # nothing listens on 1
+    with pytest.raises(StorageError) as caught:
+        Journal(server)
+    text = str(caught.value)
+    assert "database server failed" in text and "hunter2" not in text and "\n" not in text

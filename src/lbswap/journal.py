@@ -1,8 +1,10 @@
-"""The campaign journal: taskflow's SQLAlchemy persistence plus lbswap's own tables, in one SQLite file.
+"""The campaign journal: taskflow's SQLAlchemy persistence plus lbswap's own tables, in one SQLite file or
+one database on a MariaDB/MySQL server shared by conductors on several hosts (:mod:`lbswap.journal_db`).
 
 Taskflow keeps each swap's flow and atom states (what resume replays); lbswap's tables keep the campaigns,
 the per-swap results an operator reads, and the lock that stops two campaigns from taking one load balancer.
-Nothing here holds a secret: the backend is stored as its spec (``fake:PATH``, ``openstack:CLOUD``).
+Nothing here holds a secret: the backend is stored as its spec (``fake:PATH``, ``openstack:CLOUD``), and a
+server's password stays in memory (:class:`lbswap.journal_db.Server`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lbswap.errors import JournalError, LeaseHeld, LockHeld, StopSwap, StorageError
+from lbswap.journal_db import Database, Location, Server, location, storage_error
 from lbswap.journal_lease import HEARTBEAT_SECONDS, LEASE_TIMEOUT, Holder, Lease, holder_alive
 from lbswap.journal_storage import (
     MIN_FREE_BYTES,
@@ -29,6 +31,7 @@ from lbswap.journal_storage import (
     sqlite_pragmas,
     storage_cause,
     taskflow_backend,
+    taskflow_server_backend,
     write_failed,
 )
 from lbswap.state import HOLDING
@@ -47,7 +50,7 @@ __all__ = [
     "storage_cause",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HOLDING_STATES = tuple(str(state) for state in HOLDING)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lbswap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,13 +64,37 @@ CREATE TABLE IF NOT EXISTS lbswap_swaps (
 CREATE INDEX IF NOT EXISTS lbswap_swaps_lb ON lbswap_swaps (lb_id, state);
 CREATE TABLE IF NOT EXISTS lbswap_leases (
     campaign_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, proc_start TEXT NOT NULL,
-    taken REAL NOT NULL, heartbeat REAL NOT NULL, token INTEGER NOT NULL);
+    taken REAL NOT NULL, heartbeat REAL NOT NULL, token INTEGER NOT NULL,
+    stale_after REAL NOT NULL DEFAULT 0, creating INTEGER NOT NULL DEFAULT 0);
 """
+# the same tables on a database server (created at the current schema: no server journal had schema 1); keys
+# compared byte for byte; ``lbswap_lock``'s one row is what a write transaction locks (journal_db.Database.write)
+_SERVER_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS lbswap_meta (`key` VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lbswap_lock (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+    "INSERT IGNORE INTO lbswap_lock VALUES (1, 0)",
+    "CREATE TABLE IF NOT EXISTS lbswap_campaigns (id VARCHAR(191) PRIMARY KEY, backend TEXT NOT NULL, "
+    "created DOUBLE NOT NULL, options LONGTEXT NOT NULL, book_uuid VARCHAR(64) NOT NULL, "
+    "cloud VARCHAR(1024) NOT NULL DEFAULT '')",
+    "CREATE TABLE IF NOT EXISTS lbswap_swaps (campaign_id VARCHAR(191) NOT NULL, lb_id VARCHAR(191) NOT NULL, "
+    "position INTEGER NOT NULL, state VARCHAR(32) NOT NULL, phase VARCHAR(32) NOT NULL, plan LONGTEXT NOT NULL, "
+    "result LONGTEXT NOT NULL, flows TEXT NOT NULL, private LONGTEXT NOT NULL, PRIMARY KEY (campaign_id, lb_id), "
+    "INDEX lbswap_swaps_lb (lb_id, state))",
+    "CREATE TABLE IF NOT EXISTS lbswap_leases (campaign_id VARCHAR(255) PRIMARY KEY, host VARCHAR(255) NOT NULL, "
+    "pid INTEGER NOT NULL, proc_start VARCHAR(255) NOT NULL, taken DOUBLE NOT NULL, heartbeat DOUBLE NOT NULL, "
+    "token INTEGER NOT NULL, stale_after DOUBLE NOT NULL DEFAULT 0, creating INTEGER NOT NULL DEFAULT 0)",
+)
+_SERVER_TABLE_OPTIONS = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 # schema 1 -> 2: the cloud a campaign belongs to (I10), and per-swap resume data kept apart from the result
 _MIGRATIONS = {
     2: (
         "ALTER TABLE lbswap_campaigns ADD COLUMN cloud TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE lbswap_swaps ADD COLUMN private TEXT NOT NULL DEFAULT '{}'",
+    ),
+    # a swap's lease: its holder's own lease timeout, and whether it holds a creation slot (--max-creating)
+    3: (
+        "ALTER TABLE lbswap_leases ADD COLUMN stale_after REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE lbswap_leases ADD COLUMN creating INTEGER NOT NULL DEFAULT 0",
     ),
 }
 
@@ -95,54 +122,77 @@ class CampaignRow:
 
 
 class Journal:
-    """One journal file. Creates it (mode 0600) when missing.
+    """One journal: a file (created with mode 0600 when missing) or a database on a server
+    (``mysql+pymysql://``, its tables created when missing).
 
     :raises JournalError: the file is not an lbswap journal, is corrupted, or was written by a newer lbswap.
+    :raises StorageError: the file cannot be written, or the server cannot be reached or refuses the login.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, for_writing: bool = True) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | Server, *, for_writing: bool = True) -> None:
+        where: Location = path if isinstance(path, Server) else location(path)
+        self.path: Location = where
         self._lock = threading.RLock()
         self._backend: Any = None
-        if self.path.is_dir():
-            raise StorageError(f"journal {self.path} is a directory: name a file with --journal")
-        existed = self.path.exists() and self.path.stat().st_size > 0
+        if isinstance(where, Server):
+            self._open_server(where)
+            return
+        if where.is_dir():
+            raise StorageError(f"journal {where} is a directory: name a file with --journal")
+        existed = where.exists() and where.stat().st_size > 0
         try:
             if not existed:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            os.chmod(self.path, 0o600)
+                where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(where, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(where, 0o600)
         except OSError as exc:
             raise StorageError(
-                f"journal {self.path}: cannot create or open it ({exc.strerror}): "
+                f"journal {where}: cannot create or open it ({exc.strerror}): "
                 "fix the directory's permissions or name another with --journal"
             ) from None
         if for_writing:
-            check_writable(self.path)
-        stat = self.path.stat()
+            check_writable(where)
+        stat = where.stat()
         self._file_id = (stat.st_dev, stat.st_ino)
         try:  # one process at a time sets up a journal (two creating it at once raced: SQLite I/O errors)
             with self._setup_lock():
-                self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-                sqlite_pragmas(self._db, None)
+                self._db = Database(where)
+                sqlite_pragmas(self._db.sqlite, None)
                 if existed:
                     self._check_version()
                 if not existed or not self._current():  # a journal in use is only read here (status)
-                    self._db.executescript(_SCHEMA)
+                    self._db.sqlite.executescript(_SCHEMA)
                     self._db.execute(
                         "INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                     )
                     self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise database_error(self.path, exc) from None
+            raise database_error(where, exc) from None
+
+    def _open_server(self, server: Server) -> None:
+        try:
+            self._db = Database(server)
+            with self._db.setup_lock():
+                self._check_version()
+                if not self._current():
+                    for statement in _SERVER_SCHEMA:
+                        table = statement.startswith("CREATE TABLE")
+                        self._db.execute(statement + (_SERVER_TABLE_OPTIONS if table else ""))
+                    self._db.execute(
+                        "INSERT IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    )
+        except sqlite3.DatabaseError as exc:  # journal_db.ServerError: down, refused login, no such database
+            raise storage_error(server, exc) from None
 
     def _check_version(self) -> None:
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = self._db.tables()
+        if not tables and isinstance(self.path, Server):
+            return  # an empty database: lbswap creates its tables
         if "lbswap_meta" not in tables:
             raise JournalError(
                 f"journal {self.path} is not an lbswap journal (no lbswap tables): name another with --journal"
             )
-        row = self._db.execute("SELECT value FROM lbswap_meta WHERE key='schema_version'").fetchone()
+        row = self._db.execute("SELECT value FROM lbswap_meta WHERE `key`='schema_version'").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
             raise JournalError(
@@ -152,29 +202,37 @@ class Journal:
 
     def _current(self) -> bool:
         """Every lbswap table exists, at this schema version: nothing to create or migrate."""
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = self._db.tables()
         if not {"lbswap_meta", "lbswap_campaigns", "lbswap_swaps", "lbswap_leases"} <= tables:
             return False
-        row = self._db.execute("SELECT value FROM lbswap_meta WHERE key='schema_version'").fetchone()
+        if isinstance(self.path, Server) and "lbswap_lock" not in tables:
+            return False
+        row = self._db.execute("SELECT value FROM lbswap_meta WHERE `key`='schema_version'").fetchone()
         return row is not None and int(row[0]) == SCHEMA_VERSION
 
     def _migrate(self) -> None:
-        row = self._db.execute("SELECT value FROM lbswap_meta WHERE key='schema_version'").fetchone()
+        row = self._db.execute("SELECT value FROM lbswap_meta WHERE `key`='schema_version'").fetchone()
         version = int(row[0])
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(lbswap_campaigns)")}
+        columns = self._db.columns("lbswap_campaigns")
         for target in sorted(_MIGRATIONS):
             if version < target or (target == 2 and "cloud" not in columns):
-                for statement in _MIGRATIONS[target]:
-                    self._db.execute(statement)
+                for statement in _MIGRATIONS[target]:  # ALTER TABLE t ADD COLUMN c ...: once per column
+                    words = statement.split()
+                    if words[5] not in self._db.columns(words[2]):
+                        self._db.execute(statement)
                 version = target
-        self._db.execute("UPDATE lbswap_meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        self._db.execute("UPDATE lbswap_meta SET value=? WHERE `key`='schema_version'", (str(SCHEMA_VERSION),))
 
     def check_present(self) -> None:
         """The journal file is still the one this process opened.
 
         :raises StopSwap: it was deleted or replaced: stop before the next step (`lbswap recover` rebuilds
             unfinished swaps from the cloud's marker tags).
+
+        A journal on a server has no file: a lost connection shows as a failed read or write (a stop too).
         """
+        if isinstance(self.path, Server):
+            return
         try:
             stat = self.path.stat()
         except OSError:
@@ -189,12 +247,16 @@ class Journal:
 
     @property
     def backend(self) -> Any:
-        """Taskflow's SQLAlchemy persistence backend on this file (created lazily: it imports taskflow)."""
+        """Taskflow's SQLAlchemy persistence backend on this journal (created lazily: it imports taskflow)."""
         with self._lock:
             if self._backend is None:
+                on_commit = _crash_point if _CRASH_AT else None
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    backend = taskflow_backend(self.path, on_commit=_crash_point if _CRASH_AT else None)
+                    if isinstance(self.path, Server):
+                        backend = taskflow_server_backend(self.path, on_commit=on_commit)
+                    else:
+                        backend = taskflow_backend(self.path, on_commit=on_commit)
                 try:
                     with self._setup_lock():  # two processes creating the tables at once race
                         if not self._taskflow_ready():  # schema changes only where they are needed
@@ -206,6 +268,8 @@ class Journal:
                             f"journal {self.path}: cannot write ({cause}): free space or fix the disk, then retry"
                         ) from None
                     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    if isinstance(self.path, Server):
+                        first = self.path.scrub(first)
                     raise JournalError(f"journal {self.path}: cannot prepare the taskflow tables ({first})") from None
                 self._backend = backend
             return self._backend
@@ -213,7 +277,12 @@ class Journal:
     @contextmanager
     def _setup_lock(self) -> Iterator[None]:
         """One process at a time sets up the journal's tables. A lock file of its own: SQLite's POSIX locks on
-        the journal are dropped when this process closes any other descriptor of that file."""
+        the journal are dropped when this process closes any other descriptor of that file. On a server: a
+        named lock of the server's."""
+        if isinstance(self.path, Server):
+            with self._lock, self._db.setup_lock():
+                yield
+            return
         fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -224,7 +293,7 @@ class Journal:
     def _taskflow_ready(self) -> bool:
         """taskflow's tables exist, at a version this taskflow wrote (no migration to run)."""
         with self._lock:
-            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = self._db.tables()
             if not {"logbooks", "flowdetails", "atomdetails", "alembic_version"} <= tables:
                 return False
             count: int = self._db.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
@@ -240,16 +309,11 @@ class Journal:
     # --- lbswap tables ----------------------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Database]:
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+                with self._db.write() as db:  # BEGIN IMMEDIATE, or the server's lock row FOR UPDATE
+                    yield db
             except sqlite3.OperationalError as exc:
                 raise write_failed(self.path, exc) from None
             _crash_point()
@@ -267,7 +331,7 @@ class Journal:
 
         :raises LockHeld: another unfinished campaign holds one of them; nothing is recorded.
         """
-        with self._tx() as db:  # BEGIN IMMEDIATE: the check and the insert are one atomic step
+        with self._tx() as db:  # a write transaction: the check and the insert are one atomic step
             self.check_free([lb_id for lb_id, _plan, _result in swaps])
             db.execute(
                 "INSERT INTO lbswap_campaigns (id, backend, created, options, book_uuid, cloud) "
@@ -276,8 +340,8 @@ class Journal:
             )
             for position, (lb_id, plan, result) in enumerate(swaps):
                 db.execute(
-                    "INSERT INTO lbswap_swaps (campaign_id, lb_id, position, state, phase, plan, result, flows) "
-                    "VALUES (?, ?, ?, 'pending', 'main', ?, ?, '{}')",
+                    "INSERT INTO lbswap_swaps (campaign_id, lb_id, position, state, phase, plan, result, flows, "
+                    "private) VALUES (?, ?, ?, 'pending', 'main', ?, ?, '{}', '{}')",
                     (campaign_id, lb_id, position, json.dumps(plan), json.dumps(result)),
                 )
             return self._take(db, campaign_id)
@@ -295,7 +359,7 @@ class Journal:
         with self._tx() as db:
             return self._take(db, campaign_id)
 
-    def _take(self, db: sqlite3.Connection, campaign_id: str) -> Lease:
+    def _take(self, db: Database, campaign_id: str) -> Lease:
         me, now = Holder.me(), time.time()
         current = self._lease(db, campaign_id)
         if current is not None and current.holder != me and holder_alive(current, now):
@@ -305,7 +369,8 @@ class Journal:
             )
         token = (current.token if current else 0) + 1
         db.execute(
-            "INSERT OR REPLACE INTO lbswap_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO lbswap_leases (campaign_id, host, pid, proc_start, taken, heartbeat, token) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (campaign_id, me.host, me.pid, me.proc_start, now, now, token),
         )
         return Lease(campaign_id, me, now, now, token)
@@ -315,7 +380,7 @@ class Journal:
             return self._lease(self._db, campaign_id)
 
     @staticmethod
-    def _lease(db: sqlite3.Connection, campaign_id: str) -> Lease | None:
+    def _lease(db: Database, campaign_id: str) -> Lease | None:
         row = db.execute(
             "SELECT host, pid, proc_start, taken, heartbeat, token FROM lbswap_leases WHERE campaign_id=?",
             (campaign_id,),
@@ -347,7 +412,7 @@ class Journal:
                 "UPDATE lbswap_leases SET heartbeat=? WHERE campaign_id=? AND token=?",
                 (time.time(), lease.campaign_id, lease.token),
             )
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
 
     def release_lease(self, lease: Lease) -> None:
         with self._tx() as db:

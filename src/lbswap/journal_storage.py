@@ -1,8 +1,11 @@
 """The journal's storage: its SQLite connections (pragmas, taskflow's pooled backend), room and permissions
-checked before a run, and a storage failure (full disk, read-only, I/O error) told apart from corruption."""
+checked before a run, and a storage failure (full disk, read-only, I/O error) told apart from corruption.
+On a database server: taskflow's pooled backend there, and a lost server told as a storage failure (a stop at
+the step boundary, as a full disk is; `lbswap resume` continues once the server is back)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -10,10 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.errors import JournalError, StopSwap, StorageError
+from lbswap.journal_db import IDLE_TRANSACTION_SECONDS, LOCK_WAIT_SECONDS, Server
 
 MIN_FREE_BYTES = 2 * 1024 * 1024  # below this a run does not start: a campaign must be able to record itself
 
-_STORAGE_WORDS = ("disk is full", "database or disk", "readonly", "read-only", "disk i/o", "unable to open")
+_STORAGE_WORDS = (
+    "disk is full",
+    "database or disk",
+    "readonly",
+    "read-only",
+    "disk i/o",
+    "unable to open",
+    # a journal's server lost or down (pymysql's words, under taskflow's and sqlalchemy's)
+    "lost connection to",
+    "server has gone away",
+    "can't connect to",
+    "lock wait timeout",
+)
 
 
 def storage_cause(exc: BaseException) -> str | None:
@@ -64,8 +80,14 @@ def database_error(path: Path, exc: sqlite3.DatabaseError) -> JournalError:
     )
 
 
-def write_failed(path: Path, exc: sqlite3.OperationalError) -> StopSwap:
-    """A journal write failed mid-campaign (disk full, read-only): stop driving; resume once it is fixed."""
+def write_failed(path: Path | Server, exc: sqlite3.OperationalError) -> StopSwap:
+    """A journal write failed mid-campaign (disk full, read-only, the server lost): stop driving; resume once
+    it is fixed."""
+    if isinstance(path, Server):
+        return StopSwap(
+            f"journal {path}: a write failed ({path.scrub(str(exc))}): stopped; once the database server is "
+            "back, `lbswap resume` (or the conductors) continue"
+        )
     return StopSwap(
         f"journal {path}: a write failed ({exc}): stopped; free space or fix the disk, then `lbswap resume`"
     )
@@ -114,3 +136,45 @@ def taskflow_backend(path: Path, *, on_commit: Callable[[], None] | None = None)
     if on_commit is not None:  # the journal's crash test hook
         sa.event.listen(engine, "commit", lambda _conn: on_commit())
     return Backend({"connection": f"sqlite:///{path}"}, engine=engine)
+
+
+def taskflow_server_backend(server: Server, *, on_commit: Callable[[], None] | None = None) -> Any:
+    """taskflow's SQLAlchemy backend on a database server's journal (its own alembic migrations create its
+    tables), pooled and with one ``Connection`` for its life as :func:`taskflow_backend`. Connections are
+    checked before use (a server restarted is reconnected); the password is in the engine only."""
+    import sqlalchemy as sa
+    from taskflow.persistence.backends import impl_sqlalchemy
+
+    class Backend(impl_sqlalchemy.SQLAlchemyBackend):  # type: ignore[misc]
+        _shared: Any = None
+
+        def get_connection(self) -> Any:
+            if self._shared is None:
+                self._shared = super().get_connection()
+            return self._shared
+
+        def close(self) -> None:
+            self._shared = None
+            super().close()
+            self.engine.dispose()
+
+    engine = sa.create_engine(
+        server.sqlalchemy_url(),
+        pool_size=8,
+        max_overflow=32,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        isolation_level="READ COMMITTED",
+        connect_args={"connect_timeout": 10, "read_timeout": LOCK_WAIT_SECONDS + 30},
+    )
+
+    def session(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_SECONDS}")
+            with contextlib.suppress(Exception):  # MySQL has no such variable
+                cursor.execute(f"SET SESSION idle_transaction_timeout = {IDLE_TRANSACTION_SECONDS}")
+
+    sa.event.listen(engine, "connect", session)
+    if on_commit is not None:  # the journal's crash test hook
+        sa.event.listen(engine, "commit", lambda _conn: on_commit())
+    return Backend({"connection": server.shown()}, engine=engine)

@@ -1,13 +1,15 @@
-"""The Redis server scripts/test-scaleout.sh started: its port and password file (never the password itself on
-a command line). Without them the scale-out tests skip, unless CI=true, where they fail."""
+"""The Redis server and the MariaDB user scripts/test-scaleout.sh set up: their ports and password files (never
+a password itself on a command line). Without them the scale-out tests skip, unless CI=true, where they fail."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,89 @@ def redis_board() -> Iterator[RedisBoard]:
             pytest.fail("no Redis server: run scripts/test-scaleout.sh")
         pytest.skip("no Redis server: run scripts/test-scaleout.sh")
     yield RedisBoard(int(port), Path(password_file), next(_dbs))
+
+
+@dataclass(frozen=True)
+class SharedJournal:
+    """A database of its own on the MariaDB server, for one test's journal."""
+
+    host: str
+    port: int
+    user: str
+    password_file: Path
+    database: str
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    @property
+    def url(self) -> str:
+        return f"mysql+pymysql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+    def connect(self, database: str | None = "") -> Any:
+        import pymysql
+
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.database if database == "" else database,
+            autocommit=True,
+        )
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+        finally:
+            conn.close()
+
+    def tables(self) -> set[str]:
+        return {r[0] for r in self.query("SHOW TABLES")}
+
+    def write_free(self) -> bool:
+        """No process is inside a transaction on this journal (lbswap's, which lock lbswap_lock's row first,
+        or taskflow's): as on SQLite, where a process stopped outside a write holds no lock of the journal."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p "
+                    "ON p.id = t.trx_mysql_thread_id WHERE p.db = %s AND p.id != CONNECTION_ID()",
+                    (self.database,),
+                )
+                row = cursor.fetchone()
+                return bool(row and row[0] == 0)
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def shared_journal() -> Iterator[SharedJournal]:
+    env = os.environ
+    needed = ("LBSWAP_TEST_DB_HOST", "LBSWAP_TEST_DB_USER", "LBSWAP_TEST_DB_PREFIX", "LBSWAP_TEST_DB_PASSWORD_FILE")
+    if not all(env.get(name) for name in needed):
+        if env.get("CI") == "true":
+            pytest.fail("no MariaDB user: run scripts/test-scaleout.sh")
+        pytest.skip("no MariaDB user: run scripts/test-scaleout.sh")
+    database = f"{env['LBSWAP_TEST_DB_PREFIX']}_{secrets.token_hex(4)}"
+    journal = SharedJournal(
+        env["LBSWAP_TEST_DB_HOST"],
+        int(env.get("LBSWAP_TEST_DB_PORT") or 3306),
+        env["LBSWAP_TEST_DB_USER"],
+        Path(env["LBSWAP_TEST_DB_PASSWORD_FILE"]),
+        database,
+    )
+    admin = journal.connect(database=None)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{database}`")
+        yield journal
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        admin.close()

@@ -1,13 +1,15 @@
 """Scale-out as an operator runs it: `lbswap run --jobboard` posts a campaign, real `lbswap conductor`
-processes drive it; one conductor is SIGKILLed and one SIGSTOPped past its claim and lease mid-campaign.
+processes drive it, every process sharing one journal on MariaDB (`--journal mysql+pymysql://...`); one
+conductor is SIGKILLed and one SIGSTOPped past its claim and lease mid-campaign.
 
 Every swap still ends done, exactly one clone is built per load balancer, the invariants hold, the stopped
-conductor acts no more once it runs again, and the Redis password shows nowhere an operator or another user
-could read it (logs, status, report, the process list).
+conductor acts no more once it runs again, and neither the Redis password nor the database's shows anywhere
+an operator or another user could read it (logs, status, report, the process list, the journal itself).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +17,7 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,8 @@ import pytest
 
 from lbswap.clouds import fake
 from lbswap.model import MARKER_CLONE_OF
-from tests.operator import SRC, Operator, Process
-from tests.scaleout.conftest import RedisBoard
+from tests.operator import SRC, Operator, Process, _cloud_lock_free
+from tests.scaleout.conftest import RedisBoard, SharedJournal
 
 pytestmark = pytest.mark.scaleout
 
@@ -33,12 +36,50 @@ TIMING = ("--claim-expiry", str(CLAIM_EXPIRY), "--lease-timeout", str(LEASE_TIME
 TIMING += ("--poll", "0.2")
 
 
-def _operator(tmp_path: Path, sample: int, name: str = "cloud") -> Operator:
-    op = Operator(tmp_path / name, sample=sample, seed=5, name=name)
+class SharedOperator(Operator):
+    """An operator whose every command names the journal on MariaDB, its password in a file of mode 0600."""
+
+    def __init__(self, root: Path, journal: SharedJournal, **kwargs: Any) -> None:
+        super().__init__(root, **kwargs)
+        self.shared = journal
+
+    def base(self, backend: Path | None = None) -> list[str]:
+        return [
+            "--backend",
+            f"fake:{backend or self.cloud_path}",
+            "--journal",
+            self.shared.url,
+            "--journal-password-file",
+            str(self.shared.password_file),
+        ]
+
+    @contextlib.contextmanager
+    def paused(self, process: Process, attempts: int = 200) -> Iterator[None]:
+        """SIGSTOP ``process`` outside the cloud's lock and outside a journal write transaction."""
+        for _ in range(attempts):
+            process.signal(signal.SIGSTOP)
+            if _cloud_lock_free(self.cloud_path) and self.shared.write_free():
+                break
+            process.signal(signal.SIGCONT)
+            time.sleep(0.005)
+        else:
+            raise AssertionError(f"never found {process.args} outside a lock")
+        try:
+            yield
+        finally:
+            process.signal(signal.SIGCONT)
+
+
+def _operator(tmp_path: Path, sample: int, name: str = "cloud", journal: SharedJournal | None = None) -> Operator:
+    if journal is not None:
+        op: Operator = SharedOperator(tmp_path / name, journal, sample=sample, seed=5, name=name)
+    else:
+        op = Operator(tmp_path / name, sample=sample, seed=5, name=name)
     # the python redis client may live outside the venv (a developer's PYTHONPATH): keep it for the children
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != SRC]
     op.env["PYTHONPATH"] = os.pathsep.join([str(SRC), *extra])
     op.env.pop("LBSWAP_JOBBOARD_PASSWORD", None)
+    op.env.pop("LBSWAP_JOURNAL_PASSWORD", None)
     return op
 
 
@@ -73,25 +114,29 @@ def _post(op: Operator, board: RedisBoard, *extra: str) -> dict[str, Any]:
     return result
 
 
-def _states(op: Operator, campaign_id: str) -> Counter[str]:
+def _query(op: Operator, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Read the journal as it is (``?`` placeholders), on MariaDB or in the SQLite file."""
+    if isinstance(op, SharedOperator):
+        return op.shared.query(sql.replace("?", "%s"), params)
     db = sqlite3.connect(op.journal_path, timeout=30)
     try:
-        rows = db.execute("SELECT state FROM lbswap_swaps WHERE campaign_id=?", (campaign_id,)).fetchall()
+        return db.execute(sql, params).fetchall()
     finally:
         db.close()
+
+
+def _states(op: Operator, campaign_id: str) -> Counter[str]:
+    rows = _query(op, "SELECT state FROM lbswap_swaps WHERE campaign_id=?", (campaign_id,))
     return Counter(r[0] for r in rows)
 
 
 def _leases(op: Operator, campaign_id: str) -> dict[str, tuple[int, float, int]]:
     """Swap leases: load balancer -> (pid, heartbeat, token)."""
-    db = sqlite3.connect(op.journal_path, timeout=30)
-    try:
-        rows = db.execute(
-            "SELECT campaign_id, pid, heartbeat, token FROM lbswap_leases WHERE campaign_id LIKE ?",
-            (campaign_id + "/%",),
-        ).fetchall()
-    finally:
-        db.close()
+    rows = _query(
+        op,
+        "SELECT campaign_id, pid, heartbeat, token FROM lbswap_leases WHERE campaign_id LIKE ?",
+        (campaign_id + "/%",),
+    )
     return {r[0].split("/", 1)[1]: (int(r[1]), float(r[2]), int(r[3])) for r in rows}
 
 
@@ -123,14 +168,16 @@ def _stop_all(conductors: list[Process]) -> list[Any]:
     return finished
 
 
-def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_board: RedisBoard) -> None:
+def test_conductors_survive_a_killed_and_a_stopped_one(
+    tmp_path: Path, redis_board: RedisBoard, shared_journal: SharedJournal
+) -> None:
     started = time.monotonic()
-    op = _operator(tmp_path, sample=40)
+    op = _operator(tmp_path, sample=60, journal=shared_journal)
     other = fake.seed_sample(tmp_path / "other.json", 2, 9)  # another cloud: its conductor must not drive ours
     assert other
     with op:
         before = op.state()
-        campaign = _post(op, redis_board, "--parallel", "4", "--canary", "1")
+        campaign = _post(op, redis_board, "--parallel", "4", "--canary", "1", "--max-creating", "2")
         campaign_id = campaign["campaign_id"]
         total = len(campaign["swaps"])
         side_effects = tmp_path / "side-effects.jsonl"
@@ -140,7 +187,9 @@ def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_boa
         killed, stopped, survivor = conductors
 
         ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=True).stdout
-        assert "conductor" in ps and redis_board.password not in ps, "the password is in the process list"
+        assert "conductor" in ps and shared_journal.url in ps
+        assert redis_board.password not in ps, "the jobboard's password is in the process list"
+        assert shared_journal.password not in ps, "the journal's password is in the process list"
 
         # SIGKILL one conductor in the middle of a swap: its claim expires, another continues the swap
         _wait("some swaps done", lambda: _states(op, campaign_id)["done"] >= 3, timeout=90)
@@ -166,7 +215,7 @@ def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_boa
         _wait(
             "every swap to end",
             lambda: sum(n for s, n in _states(op, campaign_id).items() if s not in ("pending", "running")) == total,
-            timeout=120,
+            timeout=240,
         )
         survivors = _stop_all([stopped, survivor, stranger])
         elapsed = time.monotonic() - started
@@ -211,23 +260,32 @@ def test_conductors_survive_a_killed_and_a_stopped_one(tmp_path: Path, redis_boa
             f"taken over {len(killed_swaps) + len(paused_swaps)}, side effects {len(effects)}, in {elapsed:.1f} s"
         )
 
-        # the password: in no log, no status, no report, no document
+        # the passwords: in no log, no status, no report, no document, and not in the journal itself
         status = op.run("status", campaign_id, "-f", "json")
+        assert status.returncode == 0 and status.json()[0]["campaign_id"] == campaign_id, status
         texts = [status.stdout, status.stderr, *(f.stdout + f.stderr for f in survivors)]
         texts += [p.read_text(errors="replace") for p in op.root.glob("*.err")]
         texts += [p.read_text(errors="replace") for p in op.root.glob("*.out")]
         texts += [p.read_text(errors="replace") for p in (op.root / "state").rglob("*") if p.is_file()]
-        assert len(texts) > 5 and not [t for t in texts if redis_board.password in t], "the password was written out"
+        reports = [p for p in (op.root / "state").rglob("reports/*") if p.is_file()]
+        assert reports, "no report was written"
+        tables = shared_journal.tables()
+        assert {"lbswap_swaps", "lbswap_leases", "flowdetails", "atomdetails"} <= tables
+        texts += [repr(shared_journal.query(f"SELECT * FROM `{table}`")) for table in sorted(tables)]
+        for secret in (redis_board.password, shared_journal.password):
+            assert len(texts) > 5 and not [t for t in texts if secret in t], "a password was written out"
 
 
-def test_a_failed_canary_starts_no_other_swap_on_any_conductor(tmp_path: Path, redis_board: RedisBoard) -> None:
-    op = _operator(tmp_path, sample=12)
+def test_a_failed_canary_starts_no_other_swap_on_any_conductor(
+    tmp_path: Path, redis_board: RedisBoard, shared_journal: SharedJournal
+) -> None:
+    op = _operator(tmp_path, sample=12, journal=shared_journal)
     with op:
         before = op.state()
         fake.set_faults(op.cloud_path, fail_at=1, fail_kind="error-status")  # the first clone ends in ERROR
-        assert not op.journal_path.exists()
+        assert not shared_journal.tables()
         conductors = [_conductor(op, redis_board) for _ in range(3)]  # before any run: they create the journal
-        _wait("the conductors to start", lambda: op.journal_path.exists(), timeout=30)
+        _wait("the conductors to start", lambda: "lbswap_swaps" in shared_journal.tables(), timeout=30)
         # the operator posts and follows: `--wait` ends when the conductors ended every swap
         op.env["LBSWAP_JOBBOARD_PASSWORD"] = redis_board.password
         followed = op.run(
@@ -266,7 +324,7 @@ def test_a_failed_canary_starts_no_other_swap_on_any_conductor(tmp_path: Path, r
 
 
 def test_the_password_stays_out_of_errors(tmp_path: Path, redis_board: RedisBoard) -> None:
-    op = _operator(tmp_path, sample=3)
+    op = _operator(tmp_path, sample=3)  # the jobboard's password (the journal's: the next test)
     with op:
         wrong = "Wr0ng-" + redis_board.password[:6]
         op.env["LBSWAP_JOBBOARD_PASSWORD"] = wrong
@@ -287,8 +345,12 @@ def test_the_password_stays_out_of_errors(tmp_path: Path, redis_board: RedisBoar
         assert refused.returncode == 2 and "chmod 600" in refused.stderr, refused
 
 
-def test_a_conductor_stopped_by_sigterm_hands_its_swap_on_at_once(tmp_path: Path, redis_board: RedisBoard) -> None:
-    op = _operator(tmp_path, sample=6)
+@pytest.mark.parametrize("journal", ["mariadb", "sqlite"])
+def test_a_conductor_stopped_by_sigterm_hands_its_swap_on_at_once(
+    tmp_path: Path, redis_board: RedisBoard, journal: str, request: pytest.FixtureRequest
+) -> None:
+    shared = request.getfixturevalue("shared_journal") if journal == "mariadb" else None
+    op = _operator(tmp_path, sample=6, journal=shared)
     slow = ("--claim-expiry", "60", "--lease-timeout", "120", "--heartbeat", "0.3", "--poll", "0.2")
     with op:
         before = op.state()
@@ -323,3 +385,57 @@ def test_a_conductor_stopped_by_sigterm_hands_its_swap_on_at_once(tmp_path: Path
         assert _leases(op, campaign_id)[held[0]][2] == 2  # taken over once, from the lease given back
         _stop_all([second])
         op.check_finished(before, all_done=True)
+
+
+def test_the_journal_password_stays_out_of_errors(tmp_path: Path, shared_journal: SharedJournal) -> None:
+    op = _operator(tmp_path, sample=3)
+    base = ["--backend", f"fake:{op.cloud_path}", "--journal", shared_journal.url]
+    with op:
+        wrong = "Wr0ng-" + shared_journal.password[:6]
+        op.env["LBSWAP_JOURNAL_PASSWORD"] = wrong
+        refused = op.run(*base, "status")
+        assert refused.returncode == 2, refused
+        assert "database server failed" in refused.stderr and "Access denied" in refused.stderr, refused
+        assert wrong not in refused.stderr + refused.stdout, refused
+        assert len(refused.stderr.strip().splitlines()) == 1, refused
+        op.env["LBSWAP_JOURNAL_PASSWORD"] = shared_journal.password  # right, from the environment
+        listed = op.run(*base, "status", "-f", "json")
+        assert listed.returncode == 0 and listed.json() == [], listed
+        del op.env["LBSWAP_JOURNAL_PASSWORD"]
+        # in the URL: works, with one warning, and masked wherever the URL shows
+        in_url = shared_journal.url.replace("@", f":{wrong}@", 1)
+        refused = op.run("--backend", f"fake:{op.cloud_path}", "--journal", in_url, "status")
+        assert refused.returncode == 2 and "in the process list" in refused.stderr, refused
+        assert f"{shared_journal.user}:***@{shared_journal.host}" in refused.stderr, refused
+        assert wrong not in refused.stderr + refused.stdout, refused
+        loose = tmp_path / "loose"
+        loose.write_text(shared_journal.password)
+        loose.chmod(0o644)
+        refused = op.run(*base, "--journal-password-file", str(loose), "status")
+        assert refused.returncode == 2 and "chmod 600" in refused.stderr, refused
+        assert len(refused.stderr.strip().splitlines()) == 1, refused
+        assert shared_journal.password not in refused.stderr + refused.stdout
+
+
+def test_status_and_resume_from_another_process_on_the_shared_journal(
+    tmp_path: Path, redis_board: RedisBoard, shared_journal: SharedJournal
+) -> None:
+    """A campaign posted on the jobboard, one swap driven by a conductor that then stops; `lbswap status` and
+    `lbswap resume` (another process, as on another host) read and finish it from the journal on MariaDB."""
+    op = _operator(tmp_path, sample=5, journal=shared_journal)
+    with op:
+        before = op.state()
+        campaign_id = _post(op, redis_board, "--parallel", "1")["campaign_id"]
+        status = op.run("status", campaign_id, "-f", "json")
+        assert status.returncode == 0 and {s["state"] for s in status.json()[0]["swaps"]} == {"pending"}, status
+        conductor = _conductor(op, redis_board)
+        _wait("a swap done", lambda: _states(op, campaign_id)["done"] >= 1, timeout=60)
+        conductor.signal(signal.SIGTERM)
+        assert conductor.wait(30).returncode == 0
+        left = sum(n for state, n in _states(op, campaign_id).items() if state != "done")
+        assert left >= 1, "the conductor finished everything: nothing left to resume"
+        resumed = op.resume_until_done()
+        assert resumed[0].returncode == 0, resumed[0]
+        op.check_finished(before, all_done=True)
+        status = op.run("status", campaign_id, "-f", "json")
+        assert status.returncode == 0 and {s["state"] for s in status.json()[0]["swaps"]} == {"done"}, status

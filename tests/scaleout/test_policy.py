@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lbswap.errors import ConfigError
+from lbswap.errors import ConfigError, LeaseHeld, StopSwap
 from lbswap.journal import Holder, Journal
 from lbswap.scaleout import board, leases
 from lbswap.scaleout.leases import _LeaseRow, _Row, decide, swap_key
@@ -159,3 +159,67 @@ def test_no_swap_starts_while_a_process_drives_the_whole_campaign() -> None:
     assert _decide(rows, "lb0", resume).action == "wait"
     gone = ("c", _LeaseRow("c", Holder(Holder.me().host, 999_999_999, "gone"), NOW, 1))
     assert _decide(rows, "lb0", gone).action == "drive"
+
+
+def test_a_swap_lease_is_judged_by_its_holders_own_lease_timeout(tmp_path: Path) -> None:
+    """A conductor with --lease-timeout 100 that beat 10 s ago still holds its swap for a reader whose own
+    timeout (the default, or another conductor's) is 4 s."""
+    elsewhere = Holder("another-host", 4242, "boot:1")
+    patient = _LeaseRow(swap_key("c", "lb1"), elsewhere, NOW - 10, 1, stale_after=100.0)
+    rows = _rows("done", "running")
+    assert decide(rows, dict([(patient.key, patient)]), "c", "lb1", FLEET, now=NOW, stale_after=STALE).action == "held"
+    unrecorded = _LeaseRow(swap_key("c", "lb1"), elsewhere, NOW - 10, 1)  # a lease of schema 2: the reader's
+    assert decide(rows, {unrecorded.key: unrecorded}, "c", "lb1", FLEET, now=NOW, stale_after=STALE).action == "drive"
+
+    journal = Journal(tmp_path / "j.sqlite")
+    swaps = [(f"lb{i}", {}, {}) for i in range(2)]
+    journal.release_lease(journal.create_campaign("c", backend="fake:x", options={}, cloud="x", swaps=swaps))
+    taken = leases.take(journal.path, "c", "lb0", stale_after=100.0)
+    assert taken.action == "drive"
+    with journal._tx() as db:  # as if another host's conductor held it and beat 10 s ago
+        db.execute(
+            "UPDATE lbswap_leases SET host='another-host', heartbeat=? WHERE campaign_id='c/lb0'", (time.time() - 10,)
+        )
+    with pytest.raises(LeaseHeld, match="lb0 is being driven by host another-host"):
+        leases.refuse_held_swaps(journal.path, "c", stale_after=STALE)  # resume's default timeout is shorter
+    with journal._tx() as db:
+        db.execute("UPDATE lbswap_leases SET heartbeat=? WHERE campaign_id='c/lb0'", (time.time() - 101,))
+    leases.refuse_held_swaps(journal.path, "c", stale_after=STALE)  # past the holder's own timeout: lapsed
+    journal.close()
+
+
+def test_max_creating_holds_across_conductors(tmp_path: Path) -> None:
+    """--max-creating 1 with --parallel 3: one swap's clone is built at a time, whichever conductor holds the
+    swaps; the slot is given back when the clone is ready, and freed with a lease that lapsed."""
+    journal = Journal(tmp_path / "j.sqlite")
+    swaps = [(f"lb{i}", {}, {}) for i in range(3)]
+    options = {"fleet": {"parallel": 3, "max_creating": 1}}
+    journal.release_lease(journal.create_campaign("c", backend="fake:x", options=options, cloud="x", swaps=swaps))
+    taken = [leases.take(journal.path, "c", f"lb{i}", stale_after=STALE).lease for i in range(3)]
+    first, second, third = [lease for lease in taken if lease is not None]
+    assert leases.take_creation_slot(journal.path, first, stale_after=STALE)
+    assert leases.take_creation_slot(journal.path, first, stale_after=STALE)  # held already: still its own
+    assert not leases.take_creation_slot(journal.path, second, stale_after=STALE)
+    leases.give_creation_slot(journal.path, first)  # first's clone is ready
+    assert leases.take_creation_slot(journal.path, second, stale_after=STALE)
+    assert not leases.take_creation_slot(journal.path, third, stale_after=STALE)
+    leases.lapse(journal.path, second)  # its conductor gave the swap up mid-create: the slot goes with it
+    assert leases.take_creation_slot(journal.path, third, stale_after=STALE)
+    again = leases.take(journal.path, "c", "lb1", stale_after=STALE).lease  # another conductor takes lb1 over
+    assert again is not None and again.token == second.token + 1
+    with pytest.raises(StopSwap, match="lost its lease"):  # fencing: a lease taken over takes no slot
+        leases.take_creation_slot(journal.path, second, stale_after=STALE)
+    assert not leases.take_creation_slot(journal.path, again, stale_after=STALE)
+    # the conductor's driver waits for a slot, and leaves when its swap is asked to stop
+    stop = StopSwap("stopped")
+
+    def check() -> None:
+        raise stop
+
+    slots = leases.CreationSlots(journal.path, first, check, stale_after=STALE, poll=0.0)
+    with pytest.raises(StopSwap):
+        slots.take("lb0")
+    leases.give_creation_slot(journal.path, third)
+    slots.take("lb0")
+    slots.give_back("lb0")
+    journal.close()

@@ -51,7 +51,8 @@ DESCRIPTION = f"""{SUMMARY}
 
 The cloud: --os-cloud NAME (clouds.yaml) or OS_CLOUD, or --backend fake:PATH | local[:DIR] |
 openstack[:CLOUD] (LBSWAP_BACKEND). The journal: --journal PATH (default
-$XDG_STATE_HOME/lbswap/journal.sqlite). Global options go before or after the command."""
+$XDG_STATE_HOME/lbswap/journal.sqlite), or mysql+pymysql://USER@HOST[:PORT]/DB shared by conductors on
+several hosts. Global options go before or after the command."""
 
 
 class LbswapApp(App):
@@ -83,7 +84,15 @@ class LbswapApp(App):
             metavar="SPEC",
             help="fake:PATH | local[:STATE_DIR] | openstack[:CLOUD] (env LBSWAP_BACKEND; default local)",
         )
-        group.add_argument("--journal", metavar="PATH", help="campaign journal (SQLite file)")
+        group.add_argument(
+            "--journal",
+            metavar="PATH|URL",
+            help="campaign journal: a SQLite file, or mysql+pymysql://USER@HOST[:PORT]/DB shared by conductors on "
+            "several hosts (its password: LBSWAP_JOURNAL_PASSWORD or --journal-password-file)",
+        )
+        group.add_argument(
+            "--journal-password-file", metavar="FILE", help="the journal's database password, in a file of mode 0600"
+        )
         group.add_argument("-f", "--format", choices=cli.FORMATS, help="the output format (default table)")
         group.add_argument("-v", "--verbose", action="store_true", default=False, help="debug logging on stderr")
         return parser

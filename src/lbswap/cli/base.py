@@ -41,7 +41,7 @@ class HelpFormatter(_argparse.SmartHelpFormatter):
 
 
 GLOBALS = """\
-global options, before or after the command: --os-cloud NAME, --backend SPEC, --journal PATH, -v (see \
+global options, before or after the command: --os-cloud NAME, --backend SPEC, --journal PATH|URL, -v (see \
 `lbswap --help`)"""
 
 
@@ -88,7 +88,12 @@ class _Settings:
         if _is_lbswap(self.app):
             return
         group = parser.add_argument_group("lbswap")
-        group.add_argument("--journal", metavar="PATH", help="campaign journal (SQLite file)")
+        group.add_argument(
+            "--journal", metavar="PATH|URL", help="campaign journal (SQLite file, or mysql+pymysql://USER@HOST/DB)"
+        )
+        group.add_argument(
+            "--journal-password-file", metavar="FILE", help="the journal's database password, in a file of mode 0600"
+        )
         group.add_argument(
             "--backend",
             metavar="SPEC",
@@ -103,6 +108,7 @@ class _Settings:
         if _is_lbswap(self.app):
             options = self.app.options
             args.backend, args.os_cloud, args.journal = options.backend, options.os_cloud, options.journal
+            args.journal_password_file = options.journal_password_file
             args.verbose = options.verbose
             return args
         # the openstack client: --os-cloud / OS_CLOUD name the cloud (clouds.yaml), else the OS_* variables
@@ -112,6 +118,7 @@ class _Settings:
         if not getattr(args, "backend", None):
             args.backend = f"openstack:{cloud}" if cloud else "openstack"
         args.journal = getattr(args, "journal", None)
+        args.journal_password_file = getattr(args, "journal_password_file", None)
         args.verbose = bool(getattr(options, "verbose_level", 1) > 1)
         return args
 

@@ -4,6 +4,7 @@ and recover. Each opens what it needs, calls the core and hands back an :class:`
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from lbswap.cli.progress import ProgressView
 from lbswap.clouds import Cloud, open_cloud
 from lbswap.errors import BadInput
 from lbswap.textsafe import shown
+
+LOG = logging.getLogger("lbswap.journal")
 
 
 @contextmanager
@@ -131,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> Output:
     from lbswap.journal import Journal
     from lbswap.workflow.runner import new_campaign_id, run_campaign
 
-    journal = Journal(journal_path(args))
+    journal = Journal(journal_location(args))
     journal.backend  # noqa: B018 - taskflow's tables now, so that a full disk shows before anything changes
     with cloud_from(args) as cloud:
         chosen = select(cloud, args, default_all=False)
@@ -200,11 +203,40 @@ def _campaigns(results: Sequence[Any], args: argparse.Namespace) -> Output:
     return output
 
 
+def journal_location(args: argparse.Namespace) -> Any:
+    """``--journal``: a path (SQLite; the default under $XDG_STATE_HOME), or a database server's URL whose
+    password comes from ``--journal-password-file`` or ``LBSWAP_JOURNAL_PASSWORD`` (a :class:`Server`, the
+    password masked in every log line from now on).
+
+    :raises ConfigError: a URL lbswap does not take, or a password file others may read.
+    """
+    from lbswap.credentials import redact_logs
+    from lbswap.journal_db import Server, location
+
+    password_file = getattr(args, "journal_password_file", None)
+    if not args.journal:
+        if password_file:
+            raise BadInput("--journal-password-file goes with --journal mysql+pymysql://USER@HOST/DB")
+        return journal_path(args)
+    where = location(args.journal, password_file=password_file)
+    if not isinstance(where, Server):
+        if password_file:
+            raise BadInput("--journal-password-file goes with --journal mysql+pymysql://USER@HOST/DB, not a file")
+        return where
+    redact_logs(where.password)
+    if where.password_from == "url":  # noqa: S105 - where it came from
+        LOG.warning(
+            "the journal's password is in its URL, so in the process list: give it in LBSWAP_JOURNAL_PASSWORD or "
+            "--journal-password-file"
+        )
+    return where
+
+
 def _journal(args: argparse.Namespace, *, for_writing: bool = True) -> Any:
     from lbswap.journal import Journal
 
-    path = journal_path(args)
-    if not path.exists():
+    path = journal_location(args)
+    if isinstance(path, Path) and not path.exists():
         raise BadInput(
             f"no journal at {path}: no campaign has run with it (use --journal PATH); "
             "if it was lost, `lbswap recover` finds unfinished swaps from the cloud's marker tags"
@@ -274,8 +306,9 @@ def cmd_recover(args: argparse.Namespace) -> Output:
 
     with cloud_from(args) as cloud:
         found = recover.find(cloud, campaign=args.campaign)
-        path = journal_path(args)
-        if path.exists() and path.stat().st_size:  # a live driver of one of these campaigns: leave it be
+        path = journal_location(args)
+        # a live driver of one of these campaigns: leave it be
+        if not isinstance(path, Path) or (path.exists() and path.stat().st_size):
             journal = Journal(path, for_writing=False)
             for item in found:
                 lease = journal.lease(item.campaign) if item.campaign else None

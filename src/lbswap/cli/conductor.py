@@ -1,10 +1,12 @@
 """Scale-out commands: ``lbswap conductor`` and the ``--jobboard``/``--wait`` options of ``run``.
 
 ``lbswap run --jobboard redis://HOST:PORT[/DB]`` records the campaign in the journal and posts one job per swap
-on taskflow's Redis jobboard; ``lbswap conductor`` processes (any number, on this host, sharing the journal)
-claim the jobs and drive the swaps with their own cloud credentials. The jobboard password comes from
-``--jobboard-password-file`` (mode 0600) or ``LBSWAP_JOBBOARD_PASSWORD``; in the URL it shows in the process
-list, so that form is discouraged. It is never printed: addresses are shown masked.
+on taskflow's Redis jobboard; ``lbswap conductor`` processes (any number, sharing the journal: on this host
+with a SQLite file, on several with ``--journal mysql+pymysql://...``) claim the jobs and drive the swaps
+with their own cloud credentials. The jobboard password comes from ``--jobboard-password-file`` (mode 0600)
+or ``LBSWAP_JOBBOARD_PASSWORD``, the journal's from ``--journal-password-file`` or ``LBSWAP_JOURNAL_PASSWORD``;
+in a URL a password shows in the process list, so that form is discouraged. Neither is ever printed:
+addresses are shown masked.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ def _stop_on_signals() -> Iterator[Any]:
 class Conductor(DocumentCommand):
     """Claim swap jobs from the jobboard and drive them, until SIGTERM or SIGINT. Changes the cloud.
 
-    Any number of conductors on this host share the journal (--journal) and the jobboard; each drives the
+    Any number of conductors share the journal (--journal: a file on this host, or mysql+pymysql://USER@HOST/DB
+    for conductors on several hosts) and the jobboard; each drives the
     swaps of the campaigns made on its own cloud (--os-cloud/--cloud/--backend) and leaves the others' jobs
     on the board. The campaign's canary, circuit breaker and --parallel hold across all conductors. A
     conductor that dies is replaced: its claim expires (--claim-expiry) and another conductor continues its
@@ -154,6 +157,7 @@ class Conductor(DocumentCommand):
 
 
 def cmd_conductor(args: argparse.Namespace) -> cli.Output:
+    from lbswap.cli.campaign_actions import journal_location
     from lbswap.cli.common import cloud_from
     from lbswap.journal import Journal
     from lbswap.scaleout.board import connected
@@ -176,7 +180,7 @@ def cmd_conductor(args: argparse.Namespace) -> cli.Output:
         raise BadInput("--heartbeat must be under half of --claim-expiry and of --lease-timeout")
     board = _board(args)
     LOG.setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    journal = Journal(cli.journal_path(args))  # created when missing: conductors may start before any run
+    journal = Journal(journal_location(args))  # created when missing: conductors may start before any run
     with cloud_from(args) as cloud, connected(board) as jobboard, _stop_on_signals() as stop:
         loop = Loop(jobboard, board, journal, cloud, timing=timing, workers=args.workers, stop=stop)
         LOG.info(

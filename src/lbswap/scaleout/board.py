@@ -2,15 +2,15 @@
 Redis jobboard opened on it.
 
 The password comes from ``--jobboard-password-file`` (mode 0600), else ``LBSWAP_JOBBOARD_PASSWORD``, else
-the URL (discouraged: a command line shows in the process list). Whatever prints an address prints
-:meth:`Board.shown` (no password); every error and log line of a conductor passes through :func:`scrub`.
+the URL (discouraged: a command line shows in the process list), as the journal's database password does
+(:mod:`lbswap.credentials`). Whatever prints an address prints :meth:`Board.shown` (no password); every error
+and log line of a conductor passes through :func:`scrub`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import stat
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from lbswap import credentials
+from lbswap.credentials import masked_url, read_password, scrub
 from lbswap.errors import ConfigError
 
 LOG = logging.getLogger(__name__)
@@ -70,11 +72,6 @@ class Board:
         return scrub(text, self.password)
 
 
-def scrub(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` masked (an error message or log line that may quote a URL)."""
-    return text.replace(secret, "***") if secret else text
-
-
 def parse(url: str, *, password_file: str | None = None, env: Mapping[str, str] | None = None) -> Board:
     """``redis[s]://[[USER]:PASSWORD@]HOST:PORT[/DB]`` (``rediss``: TLS), the password from the file, the env
     or the URL.
@@ -89,69 +86,24 @@ def parse(url: str, *, password_file: str | None = None, env: Mapping[str, str] 
         host = parts.hostname
         url_password = unquote(parts.password) if parts.password else None
     except ValueError:
-        raise ConfigError(f"--jobboard {_masked(url)}: not redis[s]://HOST:PORT[/DB]") from None
+        raise ConfigError(f"--jobboard {masked_url(url)}: not redis[s]://HOST:PORT[/DB]") from None
     if parts.scheme not in ("redis", "rediss") or not host or port is None or parts.query or parts.fragment:
-        raise ConfigError(f"--jobboard {_masked(url)}: not redis[s]://HOST:PORT[/DB]")
+        raise ConfigError(f"--jobboard {masked_url(url)}: not redis[s]://HOST:PORT[/DB]")
     path = parts.path.strip("/")
     if path and not path.isdigit():
-        raise ConfigError(f"--jobboard {_masked(url)}: the database is a number (redis://HOST:PORT/0)")
+        raise ConfigError(f"--jobboard {masked_url(url)}: the database is a number (redis://HOST:PORT/0)")
     username = unquote(parts.username) if parts.username else None
     password, source = url_password, "url" if url_password else ""
     if env.get(PASSWORD_ENV):
         password, source = env[PASSWORD_ENV], "env"
     if password_file:
-        password, source = _read_password(Path(password_file)), "file"
+        password, source = read_password(Path(password_file), "--jobboard-password-file"), "file"
     return Board(host, port, int(path or 0), username, password, source, tls=parts.scheme == "rediss")
-
-
-def _masked(url: str) -> str:
-    """A URL as typed, with anything between ``//`` and ``@`` masked (it is unparsed: mask generously)."""
-    head, sep, rest = url.partition("//")
-    if sep and "@" in rest:
-        return f"{head}//***@{rest.rpartition('@')[2]}"
-    return url
-
-
-def _read_password(path: Path) -> str:
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"--jobboard-password-file {path}: not a file")
-        if info.st_mode & 0o077:
-            raise ConfigError(
-                f"--jobboard-password-file {path}: others may read it (mode {stat.S_IMODE(info.st_mode):o}): "
-                "chmod 600 it"
-            )
-        text = path.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(f"--jobboard-password-file {path}: cannot read it ({exc.strerror})") from None
-    if not text:
-        raise ConfigError(f"--jobboard-password-file {path}: it is empty")
-    return text
-
-
-class _Redact(logging.Filter):
-    """Masks the password in every log record that passes a handler (a library may log a URL or a conf)."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "***"), ()
-        if record.exc_info and record.exc_info[1] is not None and self.secret in str(record.exc_info[1]):
-            record.exc_info, record.exc_text = None, None
-        return True
 
 
 def redact_logs(board: Board) -> None:
     """Mask ``board``'s password in whatever the root logger's handlers write."""
-    if not board.password:
-        return
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_Redact(board.password))
+    credentials.redact_logs(board.password)
 
 
 @contextmanager

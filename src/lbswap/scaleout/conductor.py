@@ -30,12 +30,15 @@ from typing import Any, cast
 
 from lbswap.clouds.base import Cloud
 from lbswap.errors import JournalError, StopSwap, WrongCloud
-from lbswap.journal import Journal, Lease
+from lbswap.journal import Journal, Lease, SwapRow
+from lbswap.journal_db import Server
 from lbswap.scaleout import leases
 from lbswap.scaleout.board import Board
 from lbswap.state import SwapState, allowed
+from lbswap.workflow.fleet import CampaignDriver
 from lbswap.workflow.guard import Guard, StopRequest
-from lbswap.workflow.runner import Event, check_cloud, drive_swap
+from lbswap.workflow.results import swap_options
+from lbswap.workflow.runner import Event, check_cloud
 
 LOG = logging.getLogger(__name__)
 #: test hook: with a path here, every side effect a conductor makes (past the guard's fencing) is appended to
@@ -187,10 +190,15 @@ class Conductor:
             try:
                 worked = self._one(who)
             except (StopSwap, Exception) as exc:  # the board or the journal failed for a while: log, look again
-                LOG.warning("conductor %s: %s", who, self.board.scrub(f"{type(exc).__name__}: {exc}"))
+                LOG.warning("conductor %s: %s", who, self._scrub(f"{type(exc).__name__}: {exc}"))
                 worked = False
             if not worked:
                 self.stop.event.wait(self.timing.poll)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the jobboard's and the journal's passwords masked."""
+        where = self.journal.path
+        return self.board.scrub(where.scrub(text) if isinstance(where, Server) else text)
 
     def _one(self, who: str) -> bool:
         """Claim and handle one job; False when there was none to take."""
@@ -311,7 +319,7 @@ class Conductor:
             else:
                 LOG.info("%s %s: %s (job %s)", campaign_id, lb_id, decision.why, job.uuid)
                 cloud = cast(Cloud, _Recorded(self.cloud, lb_id)) if SIDE_EFFECT_LOG else self.cloud
-                row = drive_swap(self.journal, campaign_id, lb_id, cloud, guard, self.on_event)
+                row = self._drive_swap(campaign_id, lb_id, cloud, guard, decision.lease)
                 LOG.info("%s %s: %s", campaign_id, lb_id, row.state)
                 self.counts["driven"] += 1
         except StopSwap as exc:
@@ -327,6 +335,22 @@ class Conductor:
             self._give_back(job, who)
             return
         self._consume(job, who)
+
+    def _drive_swap(self, campaign_id: str, lb_id: str, cloud: Cloud, guard: Guard, lease: Lease) -> SwapRow:
+        """:func:`lbswap.workflow.runner.drive_swap`, its ``--max-creating`` slots kept in the journal (the
+        limit holds across conductors, a slot freed when its holder's lease lapses)."""
+        options = swap_options(self.journal.campaign(campaign_id).options)
+        runner = CampaignDriver(self.journal, campaign_id, cloud, options, self.on_event, guard)
+        runner.creating = leases.CreationSlots(  # type: ignore[assignment]
+            self.journal.path,
+            lease,
+            guard.check,
+            stale_after=self.timing.stale_after,
+            poll=min(self.timing.retry, 0.5),
+        )
+        (swap,) = runner.swaps(lb_id)
+        swap.drive()
+        return swap.row
 
     def _skip(self, campaign_id: str, lb_id: str, decision: leases.Decision) -> None:
         assert decision.lease is not None

@@ -10,7 +10,9 @@ the swap to another conductor, and acts no more once it runs again (its token is
 Whether a pending swap may start is decided in the same write transaction that takes its lease, from the rows
 of the whole campaign: the canary swaps one at a time and first; the circuit breaker (a failed canary,
 ``max_failures`` failed or rolled back); at most ``parallel`` swaps of the campaign under a live lease at
-once, whichever conductors hold them; at most ``rate`` swaps started per minute. Nothing here is ever released
+once, whichever conductors hold them; at most ``rate`` swaps started per minute. On a journal shared through a
+database server the transaction locks the server's writers' row first (:meth:`lbswap.journal_db.Database.write`),
+so conductors on several hosts decide one at a time exactly as on one SQLite file. Nothing here is ever released
 by deleting the row: a lapsed lease keeps its token, so a token is never handed out twice.
 """
 
@@ -22,11 +24,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from lbswap import journal_db
 from lbswap.errors import LeaseHeld, StopSwap
 from lbswap.journal import LEASE_TIMEOUT, Holder, Lease
+from lbswap.journal_db import Database, Location
 from lbswap.state import TERMINAL, UNSUCCESSFUL, SwapState
 
 SEP = "/"
@@ -65,10 +68,14 @@ class _LeaseRow:
     heartbeat: float
     token: int
     taken: float = 0.0
+    stale_after: float = 0.0  # the holder's own lease timeout (0: not recorded, the reader's is used)
+    creating: bool = False  # the holder's swap holds a creation slot (--max-creating)
 
 
 def _live(lease: _LeaseRow, now: float, stale_after: float) -> bool:
-    if now - lease.heartbeat >= stale_after:
+    """Judged by the holder's own lease timeout when it recorded one (``--lease-timeout`` of that conductor),
+    else by ``stale_after``."""
+    if now - lease.heartbeat >= (lease.stale_after or stale_after):
         return False
     return lease.holder.host != Holder.me().host or lease.holder.alive()
 
@@ -80,9 +87,10 @@ def _campaign_lease_live(lease: _LeaseRow, now: float) -> bool:
     return now - lease.heartbeat < LEASE_TIMEOUT
 
 
-def refuse_held_swaps(path: Path, campaign_id: str, *, stale_after: float = LEASE_TIMEOUT) -> None:
+def refuse_held_swaps(path: Location, campaign_id: str, *, stale_after: float = LEASE_TIMEOUT) -> None:
     """Refuse to drive a campaign in-process while a conductor drives one of its swaps (I9): a swap's lease
-    held by another process, live by the conductors' rule (``stale_after``: the lease timeout).
+    held by another process, live by the conductors' rule (its holder's own lease timeout; ``stale_after``
+    for a lease that recorded none).
 
     :raises LeaseHeld: names the campaign, the load balancer and the holder.
     :raises StopSwap: the journal cannot be read.
@@ -165,15 +173,16 @@ def decide(
 
 
 @contextmanager
-def _db(path: Path) -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(path, timeout=60, isolation_level=None)
+def _db(path: Location) -> Iterator[Database]:
+    """A connection to the journal: a new one to a file, this thread's own to a server (kept open)."""
+    db = journal_db.shared(path)
     try:
         yield db
     finally:
-        db.close()
+        journal_db.release(db)
 
 
-def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[str, _LeaseRow], dict[str, Any]]:
+def _read(db: Database, campaign_id: str) -> tuple[list[_Row], dict[str, _LeaseRow], dict[str, Any]]:
     rows = [
         _Row(r[0], int(r[1]), r[2], r[3])
         for r in db.execute(
@@ -183,9 +192,12 @@ def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[st
     ]
     prefix = campaign_id + SEP
     leases = {  # the campaign's own lease and its swaps' leases
-        r[0]: _LeaseRow(r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]), float(r[6]))
+        r[0]: _LeaseRow(
+            r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]), float(r[6]), float(r[7]), bool(r[8])
+        )
         for r in db.execute(
-            "SELECT campaign_id, host, pid, proc_start, heartbeat, token, taken FROM lbswap_leases "
+            "SELECT campaign_id, host, pid, proc_start, heartbeat, token, taken, stale_after, creating "
+            "FROM lbswap_leases "
             "WHERE substr(campaign_id, 1, ?) = ? OR campaign_id = ?",
             (len(prefix), prefix, campaign_id),
         )
@@ -195,7 +207,7 @@ def _read(db: sqlite3.Connection, campaign_id: str) -> tuple[list[_Row], dict[st
     return rows, leases, fleet
 
 
-def peek(path: Path, campaign_id: str, *, stale_after: float) -> Callable[[str], Decision]:
+def peek(path: Location, campaign_id: str, *, stale_after: float) -> Callable[[str], Decision]:
     """What :func:`take` would decide now for each swap of the campaign, from one read and without taking
     anything: a conductor skips the jobs it cannot run yet without claiming them."""
     with _db(path) as db:
@@ -204,43 +216,108 @@ def peek(path: Path, campaign_id: str, *, stale_after: float) -> Callable[[str],
     return lambda lb_id: decide(rows, leases, campaign_id, lb_id, fleet, now=now, stale_after=stale_after)
 
 
-def take(path: Path, campaign_id: str, lb_id: str, *, stale_after: float) -> Decision:
+def take(path: Location, campaign_id: str, lb_id: str, *, stale_after: float) -> Decision:
     """Decide and, for ``drive`` or ``skip``, take the swap's lease, in one write transaction.
 
     :raises StopSwap: the journal cannot be written.
     """
     try:
-        with _db(path) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows, leases, fleet = _read(db, campaign_id)
-                now = time.time()
-                decision = decide(rows, leases, campaign_id, lb_id, fleet, now=now, stale_after=stale_after)
-                if decision.action in ("drive", "skip"):
-                    key = swap_key(campaign_id, lb_id)
-                    previous = leases.get(key)
-                    token = (previous.token if previous else 0) + 1
-                    me = Holder.me()
-                    db.execute(
-                        "INSERT OR REPLACE INTO lbswap_leases VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (key, me.host, me.pid, me.proc_start, now, now, token),
-                    )
-                    decision = Decision(decision.action, decision.why, Lease(key, me, now, now, token))
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return decision
+        with _db(path) as connection, connection.write() as db:  # BEGIN IMMEDIATE, or the server's lock row
+            rows, leases, fleet = _read(db, campaign_id)
+            now = time.time()
+            decision = decide(rows, leases, campaign_id, lb_id, fleet, now=now, stale_after=stale_after)
+            if decision.action in ("drive", "skip"):
+                key = swap_key(campaign_id, lb_id)
+                previous = leases.get(key)
+                token = (previous.token if previous else 0) + 1
+                me = Holder.me()
+                db.execute(
+                    "INSERT OR REPLACE INTO lbswap_leases (campaign_id, host, pid, proc_start, taken, heartbeat, "
+                    "token, stale_after, creating) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    (key, me.host, me.pid, me.proc_start, now, now, token, stale_after),
+                )
+                decision = Decision(decision.action, decision.why, Lease(key, me, now, now, token))
+        return decision
     except sqlite3.OperationalError as exc:
         raise StopSwap(f"journal {path}: cannot take a swap's lease ({exc})") from None
 
 
-def lapse(path: Path, lease: Lease) -> None:
+def lapse(path: Location, lease: Lease) -> None:
     """Give a swap's lease up: it lapses at once and keeps its token (the next holder's is higher)."""
     try:
-        with _db(path) as db:
+        with _db(path) as connection, connection.write() as db:
             db.execute(
                 "UPDATE lbswap_leases SET heartbeat=0 WHERE campaign_id=? AND token=?", (lease.campaign_id, lease.token)
             )
     except sqlite3.OperationalError:  # it lapses by itself after stale_after
         pass
+
+
+def take_creation_slot(path: Location, lease: Lease, *, stale_after: float) -> bool:
+    """Take one of the campaign's ``--max-creating`` slots for the swap under ``lease``, in one write
+    transaction: True when taken (or already held, or no limit), False when every slot is held by a swap under
+    a live lease. A slot is held from the clone's create until it is ready; a lease that lapses (its conductor
+    died or stopped) frees its slot with it.
+
+    :raises StopSwap: the lease is no longer this process's, or the journal cannot be written.
+    """
+    campaign_id, _sep, _lb = lease.campaign_id.partition(SEP)
+    try:
+        with _db(path) as connection, connection.write() as db:
+            _rows, leases, fleet = _read(db, campaign_id)
+            mine = leases.get(lease.campaign_id)
+            if mine is None or mine.token != lease.token:
+                raise StopSwap(f"swap {lease.campaign_id}: this process lost its lease; it stopped")
+            limit = fleet.get("max_creating")
+            if mine.creating or not limit:
+                return True
+            now = time.time()
+            held = [
+                k
+                for k, row in leases.items()
+                if k != lease.campaign_id and row.creating and _live(row, now, stale_after)
+            ]
+            if len(held) >= int(limit):
+                return False
+            db.execute(
+                "UPDATE lbswap_leases SET creating=1 WHERE campaign_id=? AND token=?", (lease.campaign_id, lease.token)
+            )
+            return True
+    except sqlite3.OperationalError as exc:
+        raise StopSwap(f"journal {path}: cannot take a creation slot ({exc})") from None
+
+
+def give_creation_slot(path: Location, lease: Lease) -> None:
+    """The swap's clone is ready (or its create undone): its creation slot is free for another swap."""
+    try:
+        with _db(path) as connection, connection.write() as db:
+            db.execute(
+                "UPDATE lbswap_leases SET creating=0 WHERE campaign_id=? AND token=?", (lease.campaign_id, lease.token)
+            )
+    except sqlite3.OperationalError:  # it is freed when the lease lapses
+        pass
+
+
+class CreationSlots:
+    """``--max-creating`` across conductors: the interface of :class:`lbswap.workflow.context.CreationSlots`
+    (one swap's driver takes and gives back), kept in the journal on the swap's lease row."""
+
+    def __init__(
+        self, path: Location, lease: Lease, check: Callable[[], None], *, stale_after: float, poll: float
+    ) -> None:
+        self.path = path
+        self.lease = lease
+        self.check = check
+        self.stale_after = stale_after
+        self.poll = poll
+
+    def limit(self, limit: int | None) -> None:
+        """The limit is the campaign's own (its recorded fleet policy)."""
+
+    def take(self, who: str) -> None:
+        while not take_creation_slot(self.path, self.lease, stale_after=self.stale_after):
+            self.check()  # a stop asked for while waiting: leave at once
+            time.sleep(self.poll)
+
+    def give_back(self, who: str) -> None:
+        give_creation_slot(self.path, self.lease)
