@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,23 +44,6 @@ pytestmark = [
 
 PASSWORD = "Tier2-Hunter2-password-9f8e7d"
 TOKEN = "gAAAAABtier2tokenSECRET0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def conn() -> Any:
-    return stack.connect()
-
-
-@pytest.fixture(scope="module")
-def net(conn: Any) -> stack.Net:
-    return stack.ensure_network(conn)
-
-
-@pytest.fixture(scope="module")
-def cloud(conn: Any) -> Iterator[OpenStackCloud]:
-    backend = OpenStackCloud(stack.CLOUD)
-    yield backend
-    backend.close()
 
 
 @pytest.fixture
