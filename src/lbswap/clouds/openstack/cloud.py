@@ -62,6 +62,7 @@ class OpenStackCloud(GraphReader, Preflight):
         self._children_lock = threading.Lock()  # a campaign's swaps read graphs from several threads
         self._amphorae_forbidden = False
         self._subnet_networks: dict[str, str] = {}
+        self._providers: set[str] = set()
         #: see the module doc; tests shorten it rather than wait
         self.graph_settle = GRAPH_SETTLE
         self.amphorae_reuse = AMPHORAE_REUSE
