@@ -2,8 +2,10 @@
 
 Prints the wall time, the number of HTTP API calls and their summed time (measured on the SDK's own HTTP
 session), the time spent sleeping between polls, and the ratio wall / API (the goal is <= 1.2); the API calls
-per swap (plan included) side by side with the count before (``CALLS_BEFORE``: this bench run on commit
-7f06fd4, before the status watcher and the amphorae's reuse) and the goal (<= 40), and the calls by endpoint.
+per swap (plan included) side by side with the counts before (``CALLS_BEFORE``: this bench run on commit
+7f06fd4, before the status watcher and the amphorae's reuse; ``CALLS_PREVIOUS``: on de2bfc8) and the goal (<= 40),
+the status watcher's lists among them (they depend on how long the clone takes to build), and the calls by
+endpoint.
 The SDK's endpoint discovery (once per process, whatever the number of swaps) is made before counting and
 printed apart. Runs the full one with the default poll backoff (1 s initial) and with a short one, then the
 small one.
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.clouds
 
 from lbswap.clouds.openstack import GRAPH_SETTLE, OpenStackCloud
 from lbswap.journal import Journal
+from lbswap.model import MARKER_CAMPAIGN
 from lbswap.plan import PlanOptions, make_plans
 from lbswap.workflow.runner import SwapOptions, run_campaign
 
@@ -38,6 +41,9 @@ from tests.clouds import openstack_stack as stack  # isort: skip
 #: API calls of one fip-swap on commit 7f06fd4 (each swap polling its own clone, amphorae read every time), per
 #: body, counted as here (endpoint discovery apart); the polls in them vary by about 3 with the machine's load
 CALLS_BEFORE = {"full": 66, "small": 50}
+#: the same on commit de2bfc8 (status watcher, amphorae reused), before retire's floating IP reads became one list
+#: and the preflight's clone listing served the create
+CALLS_PREVIOUS = {"full": 61, "small": 44}
 CALLS_GOAL = 40
 BODIES = {"full": stack.full_body, "small": stack.small_body}
 UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
@@ -64,6 +70,7 @@ class Measured:
         self.cloud = OpenStackCloud(stack.CLOUD)
         self.calls = 0
         self.by_call: collections.Counter[str] = collections.Counter()
+        self.watcher_lists = 0  # the campaign's status watcher: one list per interval, whatever the swaps waiting
         self.api = 0.0
         self._clock = SleepClock(self.cloud.clock)
         self.cloud._conn.session.session.hooks["response"].append(self._hook)
@@ -73,12 +80,16 @@ class Measured:
         self.discovery = self.calls - 2
         self.calls, self.api = 0, 0.0
         self.by_call.clear()
+        self.watcher_lists = 0
 
     def _hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
         self.calls += 1
         self.api += response.elapsed.total_seconds()
-        path = UUID.sub("{id}", urllib.parse.urlsplit(response.request.url).path)
+        url = urllib.parse.urlsplit(response.request.url)
+        path = UUID.sub("{id}", url.path)
         self.by_call[f"{response.request.method} {path}"] += 1
+        if path.endswith("/lbaas/loadbalancers") and MARKER_CAMPAIGN in urllib.parse.unquote(url.query):
+            self.watcher_lists += 1
 
     @property
     def clock(self) -> SleepClock:
@@ -112,8 +123,12 @@ def one_swap(conn: Any, net: stack.Net, options: SwapOptions, label: str, body: 
     )
     print(f"  steps (s): {steps}")
     default = options.poll_initial == SwapOptions().poll_initial
-    before = f"{CALLS_BEFORE[body]:>6}" if default else "   n/a"
+    before = f"{CALLS_BEFORE[body]:>3} (7f06fd4), {CALLS_PREVIOUS[body]:>3} (de2bfc8)" if default else "n/a"
     print(f"  API calls per swap (plan included): before {before}   now {measured.calls:>3}   goal <= {CALLS_GOAL}")
+    print(
+        f"  (of which {measured.watcher_lists} the status watcher's lists while the clone built: one per 2 s for the "
+        "whole campaign, however many swaps wait; more when the machine is slow)"
+    )
     print(f"  (and {measured.discovery} for the SDK's endpoint discovery, once per process)")
     for call, count in sorted(measured.by_call.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"    {count:3d}  {call}")

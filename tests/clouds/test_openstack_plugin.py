@@ -15,7 +15,7 @@ import pytest
 
 from lbswap.clouds.openstack import OpenStackCloud
 from tests.clouds import openstack_stack as stack
-from tests.clouds.test_openstack import NO_PROBES, check_done, cloud, clouds_yaml, conn, make_source, net  # noqa: F401
+from tests.clouds.test_openstack import NO_PROBES, check_done, clouds_yaml, make_source  # noqa: F401
 from tests.conftest import SRC
 
 pytestmark = [
@@ -41,9 +41,9 @@ def _openstack(args: list[str], tmp_path: Path, clouds: Path) -> subprocess.Comp
 
 
 def test_a_swap_through_the_openstack_client(
-    conn: Any,  # noqa: F811
-    net: stack.Net,  # noqa: F811
-    cloud: OpenStackCloud,  # noqa: F811
+    conn: Any,
+    net: stack.Net,
+    cloud: OpenStackCloud,
     clouds_yaml: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:

@@ -5,9 +5,9 @@ floating IP quota for it is a pre-flight finding.
 
 The stack's floating IPs lead nowhere, so no probe may send a packet to them: in process, the backend's
 ``probe_listener`` is replaced by a stand-in that records what it was asked and checks Neutron at that moment;
-a real ``lbswap`` process gets the same through the test hook LBSWAP_TEST_PROBE_STANDIN (and dies before its
-first probe with LBSWAP_TEST_CRASH_AT_PROBE=1). Everything else is real: Neutron's floating IPs, tags, quotas
-and Octavia's load balancers.
+a real ``lbswap`` process gets the same through lbswap.clouds.reach's test hook LBSWAP_TEST_PROBE_STANDIN (and
+dies before its first probe with LBSWAP_TEST_CRASH_AT_PROBE=1). Everything else is real: Neutron's floating IPs,
+tags, quotas and Octavia's load balancers.
 """
 
 from __future__ import annotations
@@ -41,23 +41,6 @@ pytestmark = [
 
 # the real process's options: no drain, no watch (its probes would be stand-ins too, but it proves nothing here)
 QUICK = ("--drain-timeout", "0", "--watch", "0", "-f", "json")
-
-
-@pytest.fixture(scope="module")
-def conn() -> Any:
-    return stack.connect()
-
-
-@pytest.fixture(scope="module")
-def net(conn: Any) -> stack.Net:
-    return stack.ensure_network(conn)
-
-
-@pytest.fixture(scope="module")
-def cloud(conn: Any) -> Iterator[OpenStackCloud]:
-    backend = OpenStackCloud(stack.CLOUD)
-    yield backend
-    backend.close()
 
 
 def temp_fips(conn: Any, source_id: str | None = None) -> list[Any]:

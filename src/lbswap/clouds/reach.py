@@ -1,6 +1,10 @@
 """One probe of one listener with plain sockets (TCP, HTTP, TLS with SNI, UDP), for the backends that send
 real packets: openstack calls :func:`probe` from this host; local runs ``python -m lbswap.clouds.reach`` inside
-its client namespace. What the listener did (refused, reset, stalled) is the result, never an exception."""
+its client namespace. What the listener did (refused, reset, stalled) is the result, never an exception.
+
+Test hook, for every backend in one place: with LBSWAP_TEST_PROBE_STANDIN=FILE no packet is sent (tier 2's
+floating IPs lead nowhere): each probe is appended to FILE as a JSON line and answered as a healthy listener
+would (HTTP: 200)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import socket
 import ssl
 import sys
@@ -32,6 +37,11 @@ def probe(
     payload: bytes | None = None,
     timeout: float = 3.0,
 ) -> ProbeResult:
+    standin = os.environ.get("LBSWAP_TEST_PROBE_STANDIN")
+    if standin:  # the test hook of the module doc
+        with open(standin, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"address": address, "port": port, "protocol": protocol}) + "\n")
+        return ProbeResult(ok=True, status=200 if protocol in HTTP_PROTOCOLS else None)
     t0 = time.monotonic()
     try:
         if protocol == "UDP":

@@ -15,6 +15,7 @@ from lbswap import clone as clone_mod
 from lbswap.clouds.base import Cloud
 from lbswap.clouds.watch import StatusWatcher
 from lbswap.errors import LbswapError
+from lbswap.model import LBSummary
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class SwapContext:
     save_source: Callable[[dict[str, Any]], None] = lambda source: None
     creating: CreationSlots = field(default_factory=lambda: CreationSlots(None, lambda: None))
     watcher: StatusWatcher | None = None  # the campaign's; without one, each wait polls on its own
+    #: this campaign's clones of the source, as the preflight listed them just before the clone is created (one
+    #: listing for both); taken by the create, None when it must list them itself (a resumed swap)
+    listed_clones: tuple[LBSummary, ...] | None = None
 
     @property
     def who(self) -> str:

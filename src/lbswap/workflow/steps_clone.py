@@ -8,7 +8,7 @@ from typing import Any
 
 from lbswap import clone as clone_mod
 from lbswap.errors import CloudTimeout, FloatingIPHijacked, LbswapError, SwapFailed, WaitFailed
-from lbswap.model import MARKER_CLONE_OF, LoadBalancer, from_json, to_json
+from lbswap.model import MARKER_CAMPAIGN, MARKER_CLONE_OF, LoadBalancer, from_json, to_json
 from lbswap.workflow.context import Step, SwapContext
 from lbswap.workflow.waits import delete_clones, find_clones, wait_status
 
@@ -49,11 +49,13 @@ class Preflight(Step):
             for fip in lb.floating_ips:
                 if fip.port_id not in ports:
                     raise FloatingIPHijacked(f"floating IP {fip.floating_ip_address} is no longer on the source VIP")
-            others = [
+            clones = [
                 c
                 for c in self.ctx.cloud.list_load_balancers(tags=[MARKER_CLONE_OF + self.ctx.lb_id])
-                if c.clone_of == self.ctx.lb_id and c.campaign != self.ctx.campaign_id
+                if c.clone_of == self.ctx.lb_id
             ]
+            others = [c for c in clones if c.campaign != self.ctx.campaign_id]
+            self.ctx.listed_clones = tuple(c for c in clones if MARKER_CAMPAIGN + self.ctx.campaign_id in c.tags)
             if others:
                 raise SwapFailed(f"campaign {others[0].campaign} already has a clone {others[0].id} of it")
 
@@ -67,7 +69,11 @@ class CreateClone(Step):
     def execute(self, source: dict[str, Any]) -> str:
         with self.reporting():
             self.ctx.creating.take(self.ctx.lb_id)  # held until the clone is ready (WaitReady) or undone
-            existing = [c for c in find_clones(self.ctx) if c.provisioning_status != "PENDING_DELETE"]
+            # this swap's earlier clone (I6): the preflight's listing when it ran just before in this process (the
+            # swap's lease keeps anyone else from making one in between), else a listing of its own
+            listed, self.ctx.listed_clones = self.ctx.listed_clones, None
+            clones = list(listed) if listed is not None else find_clones(self.ctx)
+            existing = [c for c in clones if c.provisioning_status != "PENDING_DELETE"]
             if existing:
                 self.ctx.emit(self.step, "info", f"found clone {existing[0].id} from an earlier attempt")
                 return existing[0].id

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any
 
-from lbswap.errors import CloudTimeout, NotFound, SwapFailed
+from lbswap.errors import CloudTimeout
 from lbswap.model import LoadBalancer, from_json
 from lbswap.workflow.context import Step
 from lbswap.workflow.waits import drain, wait_gone, wait_status
@@ -30,17 +30,11 @@ class Retire(Step):
     def execute(self, source: dict[str, Any], clone_id: str | None = None) -> None:
         with self.reporting():
             ctx = self.ctx
-            src = from_json(LoadBalancer, source)
-            if clone_id is not None:  # I3: never retire a source a floating IP still reaches
-                ports = set(src.vip_port_ids())
-                for fip in src.floating_ips:
-                    try:
-                        current = ctx.cloud.get_floating_ip(fip.id)
-                    except NotFound:
-                        continue
-                    if current.port_id in ports:
-                        raise SwapFailed(f"floating IP {fip.floating_ip_address} still points at the source")
-            wait_gone(ctx, ctx.lb_id, self.step, timeout=ctx.options.delete_timeout)
+            # I3 and I8 in one read: right before each delete, wait_gone re-reads the floating IPs on the source's
+            # VIP ports (the snapshot's: a load balancer's VIP ports never change) and refuses while any points
+            # at the source, whether or not there is a clone
+            ports = from_json(LoadBalancer, source).vip_port_ids()
+            wait_gone(ctx, ctx.lb_id, self.step, timeout=ctx.options.delete_timeout, ports=ports)
 
 
 class RenameClone(Step):

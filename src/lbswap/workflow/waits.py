@@ -3,6 +3,7 @@ clones and temporary floating IPs of a swap found by their marker tags (the clou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from lbswap.clouds.retry import transient
@@ -44,17 +45,21 @@ def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, acce
     raise WaitFailed(f"load balancer {lb_id} still {status} after {timeout:.0f} s", lb=ctx.who, step=step)
 
 
-def refuse_if_serving(ctx: SwapContext, lb_id: str, step: str) -> None:
+def refuse_if_serving(ctx: SwapContext, lb_id: str, step: str, ports: Sequence[str] = ()) -> None:
     """I8: never delete a load balancer a floating IP points at. Re-reads the floating IPs on its VIP ports
-    (main and additional) right before the delete.
+    (main and additional) right before the delete: on ``ports`` when the caller knows them from a graph it read
+    (a load balancer's VIP ports never change while it exists), else with a graph read.
 
     :raises SwapFailed: a floating IP points at it; names the floating IP and the source and the clone.
     """
-    try:
-        graph = ctx.cloud.read_graph(lb_id)
-    except NotFound:
-        return
-    for fip in graph.floating_ips:  # read by read_graph just now, on every VIP port (the protocol)
+    if ports:
+        fips = tuple(fip for port in ports for fip in ctx.cloud.list_floating_ips(port_id=port))
+    else:
+        try:
+            fips = ctx.cloud.read_graph(lb_id).floating_ips  # read by read_graph just now, on every VIP port
+        except NotFound:
+            return
+    for fip in fips:
         role = "the source" if lb_id == ctx.lb_id else f"the clone {lb_id}"
         raise SwapFailed(
             f"refusing to delete {role}: floating IP {fip.floating_ip_address} points at it "
@@ -65,9 +70,9 @@ def refuse_if_serving(ctx: SwapContext, lb_id: str, step: str) -> None:
         )
 
 
-def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> None:
+def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, ports: Sequence[str] = ()) -> None:
     """Delete a load balancer (cascade) and wait until it is gone; retries while it is immutable. Before each
-    delete it re-reads the floating IPs (:func:`refuse_if_serving`)."""
+    delete it re-reads the floating IPs (:func:`refuse_if_serving`; ``ports``: its VIP ports, when known)."""
     for _left in ctx.polls(timeout):
         try:
             summary = ctx.cloud.get_load_balancer(lb_id)
@@ -79,7 +84,7 @@ def wait_gone(ctx: SwapContext, lb_id: str, step: str, *, timeout: float) -> Non
             raise
         if summary.provisioning_status.startswith("PENDING"):
             continue
-        refuse_if_serving(ctx, lb_id, step)
+        refuse_if_serving(ctx, lb_id, step, ports)
         try:
             ctx.cloud.delete_load_balancer(lb_id, cascade=True)
         except CloudError as exc:

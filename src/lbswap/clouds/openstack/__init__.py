@@ -37,6 +37,7 @@ How a graph is read, and why it is not one call per object:
 - Never reused: floating IPs (the flip's compare-and-swap and the refusal to delete a load balancer a
   floating IP points at read them fresh), member health, and a load balancer's own fields and status.
 - A subnet's network, once a load balancer read showed it (``subnet_free_addresses`` needs it).
+- Octavia's provider names (its configuration): a name not among those last listed lists them again.
 - The amphora API is admin-only: after one 403 it is not asked again (no amphorae, as before).
 """
 

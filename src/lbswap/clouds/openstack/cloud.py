@@ -4,9 +4,7 @@ plus the load balancer lifecycle and the floating IP side effects."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -64,6 +62,7 @@ class OpenStackCloud(GraphReader, Preflight):
         self._children_lock = threading.Lock()  # a campaign's swaps read graphs from several threads
         self._amphorae_forbidden = False
         self._subnet_networks: dict[str, str] = {}
+        self._providers: set[str] = set()
         #: see the module doc; tests shorten it rather than wait
         self.graph_settle = GRAPH_SETTLE
         self.amphorae_reuse = AMPHORAE_REUSE
@@ -211,13 +210,5 @@ class OpenStackCloud(GraphReader, Preflight):
         payload: bytes | None = None,
         timeout: float = 3.0,
     ) -> ProbeResult:
-        """Plain sockets from this host to the floating IP (where an operator's clients would come from).
-
-        Test hook: with LBSWAP_TEST_PROBE_STANDIN=FILE no packet is sent (tier 2's floating IPs lead nowhere):
-        the probe is appended to FILE as a JSON line and answered as a healthy listener would (HTTP: 200)."""
-        standin = os.environ.get("LBSWAP_TEST_PROBE_STANDIN")
-        if standin:
-            with open(standin, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"address": address, "port": port, "protocol": protocol}) + "\n")
-            return ProbeResult(ok=True, status=200 if protocol in reach.HTTP_PROTOCOLS else None)
+        """Plain sockets from this host to the floating IP (where an operator's clients would come from)."""
         return reach.probe(address, port, protocol, path=path, host=host, sni=sni, payload=payload, timeout=timeout)

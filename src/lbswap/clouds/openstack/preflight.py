@@ -18,6 +18,8 @@ LOG = logging.getLogger(__name__)
 class Preflight(Rest):
     """What the plan checks before a swap."""
 
+    _providers: set[str]  # Octavia's provider names, as last listed
+
     def get_quota(self, project_id: str) -> QuotaUsage:
         quota = self._octavia("GET", f"{LB}/quotas/{project_id}", "quota")["quota"]
         limits = {
@@ -90,8 +92,10 @@ class Preflight(Rest):
         )
 
     def get_provider(self, name: str) -> Provider:
-        providers = self._list(f"{LB}/providers", "providers", f"provider {name}")
-        if not any(p.get("name") == name for p in providers):
+        if name not in self._providers:  # enabled in Octavia's configuration: listed once per process, not per LB
+            listed = {p.get("name") for p in self._list(f"{LB}/providers", "providers", f"provider {name}")}
+            self._providers = {str(n) for n in listed if n}
+        if name not in self._providers:
             raise NotFound(f"provider {name} not found", status_code=404)
         if name in PROVIDER_LIMITS:
             protocols, algorithms = PROVIDER_LIMITS[name]
