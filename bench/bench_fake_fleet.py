@@ -11,45 +11,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-from lbswap.clouds.fake import FakeCloud, seed_sample, set_faults
+from _common import Meter, Timed, load_average, seed_fleet
+
 from lbswap.journal import Journal
 from lbswap.plan import PlanOptions, make_plans
 from lbswap.workflow.runner import SwapOptions, run_campaign
-
-
-class Timed:
-    """Wraps a Cloud, counting calls and the CPU spent inside them. The simulated clock lives in the
-    simulator's state file too, so the CPU of ``clock.now()``/``clock.sleep()`` is the simulator's (not
-    counted as API calls)."""
-
-    def __init__(self, inner: Any, *, owner: Timed | None = None) -> None:
-        self._inner = inner
-        self._owner = owner
-        self.calls = 0
-        self.cpu = 0.0
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if name == "clock" and self._owner is None:
-            return Timed(attr, owner=self)
-        if not callable(attr) or name in ("spec",):
-            return attr
-        counter = self._owner or self
-        counted = self._owner is None
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            counter.calls += counted
-            start = time.process_time()
-            try:
-                return attr(*args, **kwargs)
-            finally:
-                counter.cpu += time.process_time() - start
-
-        return timed
 
 
 def main() -> None:
@@ -58,32 +26,26 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp) / "cloud.db"
-        ids = seed_sample(str(state), args.lbs, seed=1)
-        set_faults(str(state), latency=30.0)
-        raw = FakeCloud(str(state))
-        raw.publish_image("amphora-new", ("amphora",))
+        raw, ids = seed_fleet(Path(tmp) / "cloud.db", args.lbs, latency=30.0)
         cloud = Timed(raw)
         plans = [p for p in make_plans(cloud, ids, PlanOptions(strategy="auto", allow_downtime=True)) if not p.blocking]
         plan_calls = cloud.calls
-        cloud.calls, cloud.cpu = 0, 0.0
         journal = Journal(Path(tmp) / "journal.sqlite")
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        result = run_campaign(cloud, journal, plans, SwapOptions(drain_timeout=120.0), parallel=args.parallel)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        with Meter(cloud) as run:
+            result = run_campaign(cloud, journal, plans, SwapOptions(drain_timeout=120.0), parallel=args.parallel)
         done = sum(1 for s in result.swaps if s.state == "done")
         n = max(1, len(plans))
         by_strategy: dict[str, int] = {}
         for plan in plans:
             by_strategy[plan.strategy] = by_strategy.get(plan.strategy, 0) + 1
-        own = cpu - cloud.cpu
         print(f"load balancers seeded        {args.lbs}, planned {len(plans)} {by_strategy}, done {done}")
         print(f"planning API calls per LB    {plan_calls / n:.1f}")
-        calls, cpu_ms = cloud.calls / n, own / n * 1000
+        calls, cpu_ms = run.calls / n, run.own / n * 1000
         print(f"API calls per swap           {calls:.1f}   (goal <= 40)   ratio to goal {calls / 40:.2f}")
         print(f"lbswap CPU per swap          {cpu_ms:.1f} ms (goal <= 50 ms) ratio to goal {cpu_ms / 50:.2f}")
-        print(f"simulator CPU per swap       {cloud.cpu / n * 1000:.1f} ms (not counted above)")
-        print(f"wall time                    {wall:.1f} s for {n} swaps, parallel={args.parallel}")
+        print(f"simulator CPU per swap       {run.sim / n * 1000:.1f} ms (not counted above)")
+        print(f"wall time                    {run.wall:.1f} s for {n} swaps, parallel={args.parallel}")
+        print(load_average())
 
 
 if __name__ == "__main__":

@@ -61,16 +61,27 @@ def tls_refs(lb: LoadBalancer) -> list[str]:
     return sorted({r for r in refs if r})
 
 
+class Listing:
+    """Every load balancer, with its clones found by source: a plan's lookups cost O(1), not O(fleet)."""
+
+    def __init__(self, everything: Sequence[LBSummary]) -> None:
+        self.ids = {s.id for s in everything}
+        self.clones: dict[str, list[LBSummary]] = {}
+        for s in everything:
+            if s.clone_of is not None:
+                self.clones.setdefault(s.clone_of, []).append(s)
+
+
 def gather_facts(
     cloud: Cloud,
     lb_id: str,
     options: PlanOptions,
     *,
-    everything: Sequence[LBSummary] | None = None,
+    everything: Sequence[LBSummary] | Listing | None = None,
     stacks: Sequence[StackResource] | None = None,
 ) -> Facts:
-    """Read what the rules need. ``everything`` (all load balancers) and ``stacks`` save a listing per load
-    balancer."""
+    """Read what the rules need. ``everything`` (all load balancers, or their Listing) and ``stacks`` save a
+    listing per load balancer."""
     lb = cloud.read_graph(lb_id)
     subnets = [lb.vip_subnet_id, *(v.subnet_id for v in lb.additional_vips)]
     subnet_free: dict[str, int | None] = {}
@@ -91,7 +102,9 @@ def gather_facts(
     except NotFound:
         provider = None
     newest = ImageCatalog(cloud, options.image_tag, options.image_owner).newest(lb.flavor_id)
-    listing = everything if everything is not None else cloud.list_load_balancers()
+    if not isinstance(everything, Listing):
+        everything = Listing(everything if everything is not None else cloud.list_load_balancers())
+    listing = everything
     return Facts(
         lb=lb,
         quota=cloud.get_quota(lb.project_id),
@@ -100,10 +113,10 @@ def gather_facts(
         provider=provider,
         target_flavor=flavor,
         target_flavor_missing=missing,
-        existing_clones=tuple(s for s in listing if s.clone_of == lb.id),
+        existing_clones=tuple(listing.clones.get(lb.id, ())),
         newest_image=newest.id if newest else None,
         extra={"provider_name": provider_name},
-        clone_source_exists=lb.clone_of is not None and any(s.id == lb.clone_of for s in listing),
+        clone_source_exists=lb.clone_of is not None and lb.clone_of in listing.ids,
         stacks=tuple(stacks if stacks is not None else cloud.list_stack_resources()),
     )
 
@@ -267,7 +280,7 @@ def evaluate(facts: Facts, options: PlanOptions) -> LBPlan:
 
 
 def make_plans(cloud: Cloud, lb_ids: Sequence[str], options: PlanOptions) -> list[LBPlan]:
-    everything = cloud.list_load_balancers()
+    everything = Listing(cloud.list_load_balancers())
     stacks = cloud.list_stack_resources()
     facts = [gather_facts(cloud, lb_id, options, everything=everything, stacks=stacks) for lb_id in lb_ids]
     plans = add_checks([evaluate(f, options) for f in facts], facts, options)

@@ -195,6 +195,35 @@ def test_a_call_touches_the_same_records_whatever_the_size_of_the_cloud(tmp_path
     assert not [s for s in large if "ORDER BY rowid" in s and "due" not in s], "no full scan"
 
 
+def test_a_listing_by_tag_and_a_probe_read_only_their_records_also_in_a_file_from_before_those_indexes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cloud.sqlite"
+    fake.seed_sample(path, 20, seed=5)
+    cloud = fake.FakeCloud(path)
+    source = cloud.read_graph(cloud.list_load_balancers()[0].id)
+    made = cloud.create_load_balancer(clone.build_clone_body(source, campaign_id="c"))
+    cloud.clock.sleep(5)
+    tags = clone.marker_tags(source.id, "c")
+    statements: list[str] = []
+    assert cloud._db is not None
+    cloud._db.set_trace_callback(statements.append)
+    assert [lb.id for lb in cloud.list_load_balancers(tags=tags[::-1])] == [made.id]
+    assert cloud.probe_listener(source.floating_ips[0].floating_ip_address, 80, "HTTP").ok
+    cloud._db.set_trace_callback(None)
+    scans = [s for s in statements if "ORDER BY rowid" in s and "idx" not in s and "due" not in s]
+    assert statements and not scans, scans
+    cloud.close()
+    db = sqlite3.connect(path)  # as an older lbswap wrote it: no tag or address keys
+    db.execute("DELETE FROM idx WHERE name IN ('lb.tag', 'fip.address')")
+    db.execute("DELETE FROM meta WHERE key = 'indexes'")
+    db.commit()
+    db.close()
+    again = fake.FakeCloud(path)
+    assert [lb.id for lb in again.list_load_balancers(tags=tags)] == [made.id]
+    assert again.probe_listener(source.floating_ips[0].floating_ip_address, 80, "HTTP").ok
+
+
 def test_several_processes_share_one_cloud_without_losing_a_change(tmp_path: Path) -> None:
     path = tmp_path / "cloud.json"
     fake.seed_sample(path, 3)

@@ -66,6 +66,7 @@ class FakeCloud:
         self._clock = FakeClock(self._now, self._advance)
         self._rng = random.Random(0)
         self._summaries: dict[str, LBSummary] = {}  # brief text -> summary: a listing parses only what changed
+        self._by_tag: dict[str, dict[str, LBSummary]] = {}  # the same, per tag listed
 
     # --- state ----------------------------------------------------------------------------------------
 
@@ -196,10 +197,18 @@ class FakeCloud:
 
     def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
         with self._call("list_load_balancers") as state:
-            known, self._summaries = self._summaries, {}
-            for text in state["lbs"].brief_texts():
-                self._summaries[text] = known.get(text) or summary(json.loads(text))
-            found = self._summaries.values()
+            if tags:  # Octavia filters by tag: read only the records of the first tag (index), not the cloud
+                known = self._by_tag.pop(tags[0], {})
+                texts = state["lbs"].brief_texts(("lb.tag", tags[0]))
+                self._by_tag[tags[0]] = {t: known.get(t) or summary(json.loads(t)) for t in texts}
+                found = list(self._by_tag[tags[0]].values())
+                if len(self._by_tag) > 16:  # the tags listed last (a campaign's marker is listed every interval)
+                    del self._by_tag[next(iter(self._by_tag))]
+            else:
+                known, self._summaries = self._summaries, {}
+                for text in state["lbs"].brief_texts():
+                    self._summaries[text] = known.get(text) or summary(json.loads(text))
+                found = list(self._summaries.values())
             wanted = set(tags)
             return [
                 lb for lb in found if (project_id is None or lb.project_id == project_id) and wanted.issubset(lb.tags)

@@ -113,7 +113,7 @@ def new_fip(state: Session, port_id: str | None, fixed: str | None, tags: list[s
     n = len(state["fips"]) + state["seq"]
     fip = {
         "id": new_id(state, "fip"),
-        "floating_ip_address": f"203.0.{(n // 250) % 250}.{n % 250 + 2}",
+        "floating_ip_address": f"203.{n // 62500 % 256}.{(n // 250) % 250}.{n % 250 + 2}",  # unique at 10,000s
         "port_id": port_id,
         "fixed_ip_address": fixed,
         "revision_number": 1,

@@ -21,10 +21,10 @@ SERVING = ("ACTIVE", "PENDING_UPDATE")
 
 def model_probe(state: Any, address: str, port: int, protocol: str, *, timeout: float) -> ProbeResult:
     refused = ProbeResult(ok=False, error="refused")
-    fip = next((f for f in state["fips"].values() if f["floating_ip_address"] == address), None)
+    fip = next(iter(state.find("fips", "fip.address", address)), None)  # by index: no scan of the cloud
     if fip is None or not fip.get("port_id"):
         return refused
-    lb = next((lb for lb in state["lbs"].values() if fip["port_id"] in vip_ports(lb)), None)
+    lb = next((lb for lb in state.find("lbs", "lb.port", fip["port_id"]) if fip["port_id"] in vip_ports(lb)), None)
     if lb is None or lb["provisioning_status"] not in SERVING:
         return refused
     listener = next((li for li in lb["listeners"] if li["protocol_port"] == port and li["protocol"] == protocol), None)

@@ -14,11 +14,13 @@ from lbswap.clouds.fake.store import DEFAULT_PROJECT, Session, new_cloud
 from lbswap.model import LoadBalancer
 
 
-def base_state(state: Session) -> None:
-    """An empty cloud with two subnets, two flavors and one old amphora image, and a new identity."""
+def base_state(state: Session, *, lbs: int = 0) -> None:
+    """An empty cloud with two subnets, two flavors and one old amphora image, and a new identity. The tenant
+    subnet is a /22 (1000 addresses), a /16 when ``lbs`` load balancers and clones at once would not fit."""
     state["cloud_id"] = uuid.uuid4().hex
+    tenant = ("10.0.0.0/22", 1000) if lbs <= 800 else ("10.0.0.0/16", 65000)
     state["subnets"] = {
-        "subnet-tenant": {"network_id": "net-tenant", "cidr": "10.0.0.0/22", "capacity": 1000, "reserved": 0},
+        "subnet-tenant": {"network_id": "net-tenant", "cidr": tenant[0], "capacity": tenant[1], "reserved": 0},
         "subnet-extra": {"network_id": "net-extra", "cidr": "10.1.0.0/22", "capacity": 1000, "reserved": 0},
     }
     state["flavors"] = {
@@ -97,7 +99,7 @@ def seed_sample(path: str | os.PathLike[str], n: int, seed: int = 0) -> list[str
     rng = random.Random(seed)
     ids = []
     with new_cloud(path) as state:
-        base_state(state)
+        base_state(state, lbs=n)
         for index in range(n):
             kind = index % 10
             topology = "ACTIVE_STANDBY" if kind in (6, 7, 8) else "SINGLE"

@@ -3,7 +3,8 @@ the records it needs, and several processes share it safely (each call is one SQ
 
 Tables: ``meta`` (the clock, counters, faults and the small configuration: subnets, flavors, images...),
 ``obj`` (kind, id, JSON; ``due`` for a load balancer with a pending transition), ``idx`` (secondary keys:
-floating IPs by port and tag, load balancers by VIP port and amphora, ports by each fixed address), ``counter``
+floating IPs by port, tag and address, load balancers by VIP port, amphora and tag, ports by each fixed
+address), ``counter``
 (usage per project, fixed IPs per subnet, objects per kind) and ``log`` (the audit and the history).
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 from lbswap.errors import ConfigError
 
 STATE_VERSION = 2
+INDEX_VERSION = 2  # meta "indexes": which secondary keys the file has (an older file is re-indexed on open)
 DEFAULT_PROJECT = "demo-project"
 EXTERNAL_NETWORK = "public"
 ALL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "TERMINATED_HTTPS", "SCTP", "PROMETHEUS")
@@ -106,9 +108,10 @@ def _dump(value: Any) -> str:
 def index_keys(kind: str, rec: dict[str, Any]) -> set[tuple[str, str]]:
     if kind == "lbs":
         ports = {rec["vip_port_id"], *(v["port_id"] for v in rec["additional_vips"] if v.get("port_id"))}
-        return {("lb.port", p) for p in ports} | {("lb.amphora", a["id"]) for a in rec["amphorae"]}
+        keys = {("lb.port", p) for p in ports} | {("lb.amphora", a["id"]) for a in rec["amphorae"]}
+        return keys | {("lb.tag", t) for t in rec["tags"]}
     if kind == "fips":
-        keys = {("fip.tag", t) for t in rec["tags"]}
+        keys = {("fip.tag", t) for t in rec["tags"]} | {("fip.address", rec["floating_ip_address"])}
         return keys | ({("fip.port", rec["port_id"])} if rec["port_id"] else set())
     return {("port.ip", f"{subnet}|{ip}") for subnet, ip in fixed_ips(rec)}
 
@@ -194,11 +197,18 @@ class Records:
             self._cache.setdefault(key, [json.loads(text), text])
         return [self._cache[key][0] for key, _ in rows]
 
-    def brief_texts(self) -> list[str]:
+    def brief_texts(self, index: tuple[str, str] | None = None) -> list[str]:
         """Every record's BRIEF_FIELDS as stored (JSON text), in creation order: a listing without parsing
-        whole records."""
+        whole records. With ``index`` (name, key), only the records it finds (e.g. ``("lb.tag", tag)``)."""
         self._session.flush()
-        rows = self._db.execute("SELECT brief FROM obj WHERE kind = ? ORDER BY rowid", (self.kind,))
+        if index is None:
+            rows = self._db.execute("SELECT brief FROM obj WHERE kind = ? ORDER BY rowid", (self.kind,))
+        else:
+            rows = self._db.execute(
+                "SELECT brief FROM obj WHERE kind = ? AND id IN (SELECT id FROM idx WHERE name = ? AND key = ?) "
+                "ORDER BY rowid",
+                (self.kind, *index),
+            )
         return [text for (text,) in rows]
 
     def forget(self) -> None:
@@ -436,9 +446,34 @@ def open_db(path: Path) -> sqlite3.Connection:
         raise _not_a_state_file(path, f"state version {version!r}, expected {STATE_VERSION}")
     try:
         _tune(db)
+        _reindex(db)
     except sqlite3.Error as exc:
         raise unusable(path, exc) from None
     return db
+
+
+def _index_version(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = 'indexes'").fetchone()
+    return int(json.loads(row[0])) if row else 1
+
+
+def _reindex(db: sqlite3.Connection) -> None:
+    """Bring a file written by an older lbswap to INDEX_VERSION: every record's secondary keys again (once;
+    its cost grows with the cloud)."""
+    if _index_version(db) >= INDEX_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _index_version(db) < INDEX_VERSION:  # another process may have done it meanwhile
+            db.execute("DELETE FROM idx")
+            for kind, key, text in db.execute("SELECT kind, id, json FROM obj").fetchall():
+                keys = index_keys(kind, json.loads(text))
+                db.executemany("INSERT OR IGNORE INTO idx VALUES (?, ?, ?)", [(*k, key) for k in keys])
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('indexes', ?)", (_dump(INDEX_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def unusable(path: Path, exc: BaseException) -> ConfigError:
@@ -459,6 +494,7 @@ def new_cloud(path: str | os.PathLike[str]) -> Iterator[Session]:
         _tune(db)
         db.executescript(SCHEMA)
         meta = {k: v for k, v in empty_state().items() if k not in KINDS and k not in LOGS}
+        meta["indexes"] = INDEX_VERSION
         db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, _dump(v)) for k, v in meta.items()])
         db.execute("BEGIN IMMEDIATE")
         session = Session(db)
