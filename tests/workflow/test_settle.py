@@ -56,12 +56,17 @@ class Blind(fake.FakeCloud):
     def __init__(self, path: Path, *, reachable: bool = True) -> None:
         super().__init__(path)
         self.reachable = reachable
-        self.probes = 0
+        self.flipped = False
+        self.probes_after_flip = 0
+
+    def move_floating_ip(self, fip_id: str, **kwargs: Any) -> Any:
+        self.flipped = True
+        return super().move_floating_ip(fip_id, **kwargs)
 
     def probe_listener(self, address: str, port: int, protocol: str, **kwargs: Any) -> ProbeResult:
-        self.probes += 1
+        self.probes_after_flip += self.flipped
         result = super().probe_listener(address, port, protocol, **kwargs)
-        if not self.reachable:
+        if not self.reachable and self.flipped:  # the verify's probes reached it (so it was not skipped)
             return ProbeResult(ok=False, error="no route to host", reachable=False)
         return dataclasses.replace(result, served_by=None)
 
@@ -135,25 +140,37 @@ def test_a_lag_beyond_the_bound_flips_back_and_says_so(tmpl, tmp_path: Path) -> 
 def test_a_backend_that_cannot_tell_who_served_ends_the_wait_at_once(tmpl, tmp_path: Path) -> None:
     sc = scenario(tmpl, tmp_path, "fip-swap")
     blind = Blind(sc.cloud_path)
-    options = dataclasses.replace(OPTIONS, watch=0.0, verify=False)  # only the settle probes
+    options = dataclasses.replace(OPTIONS, watch=0.0)  # only the settle probes after the flip
     _after, swap = _swap(sc, lag=1.2, options=options, cloud=blind)
     assert swap["state"] == "done", swap["error"]
     (settle,) = swap["settle"]
     assert settle["outcome"] == "unknown"
     assert settle["reason"] == "the fake backend cannot tell who served a probe"
     assert settle["clone_served_at"] is None and settle["delay_seconds"] is None
-    assert settle["probes"] == blind.probes == 1
+    assert settle["probes"] == blind.probes_after_flip == 1
 
 
 def test_a_floating_ip_this_host_cannot_reach_is_not_waited_for(tmpl, tmp_path: Path) -> None:
     sc = scenario(tmpl, tmp_path, "fip-swap")
     blind = Blind(sc.cloud_path, reachable=False)
-    _after, swap = _swap(sc, lag=1.2, options=dataclasses.replace(OPTIONS, watch=0.0, verify=False), cloud=blind)
+    _after, swap = _swap(sc, lag=1.2, options=dataclasses.replace(OPTIONS, watch=0.0), cloud=blind)
     assert swap["state"] == "done", swap["error"]
     (settle,) = swap["settle"]
     assert settle["outcome"] == "not reachable"
     assert settle["reason"] == "no route to host"
-    assert settle["probes"] == 1
+    assert settle["probes"] == blind.probes_after_flip == 1
+
+
+def test_without_the_verify_nothing_is_probed(tmpl, tmp_path: Path) -> None:
+    """--no-verify is what an operator whose host cannot reach the floating IPs gives: no settle probe either."""
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    blind = Blind(sc.cloud_path)
+    _after, swap = _swap(sc, lag=1.2, options=dataclasses.replace(OPTIONS, watch=0.0, verify=False), cloud=blind)
+    assert swap["state"] == "done", swap["error"]
+    (settle,) = swap["settle"]
+    assert settle["outcome"] == "unknown"
+    assert settle["reason"].startswith("not probed: the verify did not run")
+    assert settle["probes"] == blind.probes_after_flip == 0
 
 
 def test_settle_timeout_0_does_not_wait(tmpl, tmp_path: Path) -> None:

@@ -76,16 +76,16 @@ class Settle:
         return self.outcome == TIMED_OUT and any(s in (SOURCE, OTHER) for s in self.seen)
 
 
-def probed_listener(ctx: SwapContext, source: LoadBalancer, answering: Iterable[str] | None) -> Listener | None:
-    """The listener the wait probes: the first enabled one that can be probed (and that the verify saw answer
-    like the source, when it ran); None when there is none."""
-    wanted = set(answering) if answering is not None else None
+def probed_listener(ctx: SwapContext, source: LoadBalancer, answering: Iterable[str]) -> Listener | None:
+    """The listener the wait probes: the first enabled one that can be probed and that the verify saw answer
+    like the source (this host reaches it, and it is not failing on both); None when there is none."""
+    wanted = set(answering)
     for listener in source.listeners:
         if not listener.admin_state_up or listener.protocol in NOT_PROBED:
             continue
         if listener.protocol == "UDP" and not ctx.options.verify_udp_payload:
             continue
-        if wanted is None or listener_label(listener) in wanted:
+        if listener_label(listener) in wanted:
             return listener
     return None
 
@@ -103,8 +103,10 @@ def wait_served_by_clone(
     clone, for at most ``settle_timeout`` seconds on the cloud's clock. All floating IPs are probed in each
     round, so the wait lasts as long as the slowest one.
 
-    Ends at once for a floating IP whose probe answered without saying who served it (the backend cannot tell)
-    or that the backend cannot reach. Returns one :class:`Settle` per floating IP; a caller fails the swap on
+    Probes the first listener the verify saw answer like the source (``answering``: its ``"answering"``); without
+    one (None: the verify did not run) nothing is probed and the outcome is ``unknown``. Ends at once for a
+    floating IP whose probe answered without saying who served it (the backend cannot tell) or that the backend
+    cannot reach. Returns one :class:`Settle` per floating IP; a caller fails the swap on
     one whose :attr:`Settle.data_plane_behind`.
     """
     options = ctx.options
@@ -114,11 +116,13 @@ def wait_served_by_clone(
         for settle in waits.values():
             settle.outcome = "skipped: --settle-timeout 0"
         return list(waits.values())
-    listener = probed_listener(ctx, source, answering)
+    listener = None if answering is None else probed_listener(ctx, source, answering)
     if listener is None:
+        reason = "no listener the verify saw answer like the source"
+        if answering is None:  # --no-verify: what the README advises where this host cannot reach floating IPs
+            reason = "not probed: the verify did not run, so this host may not reach the floating IP"
         for settle in waits.values():
-            settle.outcome = UNKNOWN
-            settle.reason = "no listener to probe (none enabled, none the verify saw answer, or not probed)"
+            settle.outcome, settle.reason = UNKNOWN, reason
         return list(waits.values())
     deadline = clock.now() + options.settle_timeout
     pending = dict(waits)
