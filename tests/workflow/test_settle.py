@@ -6,6 +6,7 @@ cannot tell who served a probe or cannot reach the floating IP."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,25 @@ def test_the_modeled_probe_follows_a_move_after_the_lag(tmpl, tmp_path: Path) ->
     assert served_by() == sc.lb_id  # the data plane has not followed yet
     cloud.clock.sleep(0.2)
     assert served_by() == other.id
+
+
+def test_the_operator_sets_the_lag_and_the_bound_on_the_command_line(tmpl, tmp_path: Path, run_cli) -> None:
+    """`lbswap fake faults --fip-lag` and `lbswap run --settle-timeout`, as an operator types them."""
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    assert run_cli(["fake", "faults", str(sc.cloud_path), "--fip-lag", "-1"]).returncode == 2
+    assert run_cli(["fake", "faults", str(sc.cloud_path), "--fip-lag", "2.5"]).returncode == 0
+    backend = ["--backend", f"fake:{sc.cloud_path}", "--journal", str(sc.journal_path)]
+    run = run_cli([*backend, "run", "--lb", sc.lb_id, "--yes", "--settle-timeout", "2", "-f", "json"])
+    assert run.returncode == 1, run.stderr[-2000:]
+    swap = json.loads(run.stdout)["swaps"][0]
+    assert swap["state"] == "rolled_back"
+    assert swap["settle"][0]["outcome"] == "timed out"
+    assert "2 s after the API moved it" in swap["error"]
+    sc = scenario(tmpl, tmp_path / "again", "fip-swap")
+    assert run_cli(["fake", "faults", str(sc.cloud_path), "--fip-lag", "2.5"]).returncode == 0
+    backend = ["--backend", f"fake:{sc.cloud_path}", "--journal", str(sc.journal_path)]
+    run = run_cli([*backend, "run", "--lb", sc.lb_id, "--yes", "-f", "json"])  # the default bound: 10 s
+    assert run.returncode == 0, run.stderr[-2000:]
+    (settle,) = json.loads(run.stdout)["swaps"][0]["settle"]
+    assert settle["outcome"] == "served by the clone"
+    assert settle["delay_seconds"] == pytest.approx(2.6, abs=0.11)  # the first probe at or after 2.5 s
