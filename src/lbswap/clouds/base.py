@@ -57,7 +57,9 @@ class ProbeResult:
     ``served_by``: the id of the load balancer whose amphora served this probe's connection, where the backend
     can tell (local: the address the member saw; fake: its modeled data plane), else None (openstack today). A
     floating IP's data plane follows the API late (Neutron's L3 agent rewrites its NAT rules after the PUT
-    answered), so right after a move this may still name the load balancer the floating IP left.
+    answered), so right after a move this may still name the load balancer the floating IP left. ``served_at``:
+    when that connection was opened, on the cloud's clock (a probe's own overhead, such as starting a process in
+    a namespace, can take far longer than the connection), else None.
     """
 
     ok: bool
@@ -67,6 +69,7 @@ class ProbeResult:
     seconds: float = 0.0
     reachable: bool = True
     served_by: str | None = None
+    served_at: float | None = None
 
 
 @runtime_checkable

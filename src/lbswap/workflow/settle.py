@@ -134,8 +134,9 @@ def wait_served_by_clone(
             seen = judge(probe, source_id=source.id, clone_id=clone_id)
             settle.probes += 1
             settle.seen.append(seen)
-            if seen == CLONE:
-                settle.clone_served_at = clock.now()
+            if seen == CLONE:  # when its connection was opened where the backend says, else now (an upper bound)
+                served_at = probe.served_at if probe is not None else None
+                settle.clone_served_at = served_at if served_at is not None else clock.now()
                 settle.outcome = SERVED
             elif seen == UNKNOWN:
                 settle.outcome, settle.reason = UNKNOWN, f"the {ctx.cloud.kind} backend cannot tell who served a probe"

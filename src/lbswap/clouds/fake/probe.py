@@ -32,7 +32,8 @@ def model_probe(state: Any, address: str, port: int, protocol: str, *, timeout: 
     lb = next((lb for lb in state["lbs"].values() if reached in vip_ports(lb)), None)
     if lb is None or lb["provisioning_status"] not in SERVING:
         return refused
-    return dataclasses.replace(_answer(state, lb, port=port, protocol=protocol, timeout=timeout), served_by=lb["id"])
+    answer = _answer(state, lb, port=port, protocol=protocol, timeout=timeout)
+    return dataclasses.replace(answer, served_by=lb["id"], served_at=float(state["clock"]))
 
 
 def _answer(state: Any, lb: Mapping[str, Any], *, port: int, protocol: str, timeout: float) -> ProbeResult:

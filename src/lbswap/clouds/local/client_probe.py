@@ -4,7 +4,7 @@ then, for a listener that answered, one more new connection asking ``GET /`` for
 load balancer that served it (``ProbeResult.served_by``).
 
 ``python -m lbswap.clouds.local.client_probe ADDRESS PORT PROTOCOL [...]`` prints one line of JSON: the probe
-result and ``peer`` (None when no member answered with one)."""
+result, ``peer`` (None when no member answered with one) and ``peer_at`` (when that connection was opened)."""
 
 from __future__ import annotations
 
@@ -71,10 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload=payload,
         timeout=args.timeout,
     )
-    peer = None
+    peer, peer_at = None, None
     if result.ok and args.protocol in PEER_PROTOCOLS:
+        peer_at = time.time()  # the host's clock, which is the local backend's
         peer = peer_of(args.address, args.port, min(args.timeout, 2.0))
-    sys.stdout.write(json.dumps({**dataclasses.asdict(result), "peer": peer}) + "\n")
+    sys.stdout.write(json.dumps({**dataclasses.asdict(result), "peer": peer, "peer_at": peer_at}) + "\n")
     return 0
 
 

@@ -401,8 +401,10 @@ class LocalCloud:
         peer = data.get("peer") if isinstance(data, dict) else None
         if not peer:
             return result
+        at = data.get("peer_at")
         with self._state(write=False) as state:
-            return dataclasses.replace(result, served_by=st.lb_of_amphora_address(state, str(peer)))
+            served_by = st.lb_of_amphora_address(state, str(peer))
+        return dataclasses.replace(result, served_by=served_by, served_at=float(at) if at is not None else None)
 
     # --- pre-flight -----------------------------------------------------------------------------------------
 
