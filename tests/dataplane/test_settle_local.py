@@ -55,8 +55,10 @@ def test_fip_swap_records_when_the_clone_served_after_the_api_answered(cloud: Lo
         (flip,) = [f for f in swap.flips if not f.get("back")]
         assert settle["api_answered_at"] == flip["at"]
         assert settle["clone_served_at"] > settle["api_answered_at"]
-        assert 0 < settle["delay_seconds"] < 3.0, settle  # one probe from the client namespace, not a lag
+        # when the probe's connection opened (its process started in the client namespace first), not a lag
+        assert 0 < settle["delay_seconds"] < 3.0, settle
         assert settle["probes"] == 1  # the local data plane moved inside the PUT: the first probe met the clone
+        assert settle["source_served_until"] is None  # so no probe met the source: the delay is the probe's start
         # the drain started only after the clone served
         assert swap.steps["drain"]["started"] >= settle["clone_served_at"]
         after = cloud.probe_listener(info["fip"], info["port"], info["protocol"], timeout=2.0)

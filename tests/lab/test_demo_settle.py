@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lbswap.cli.lab_actions import _demo_rows
-from lbswap.lab.demo import _api_to_clone_ms, settle_marks
+from lbswap.lab.demo import _api_to_clone_ms, _upper_bound_only, settle_marks
 from lbswap.lab.probe import Attempt
 from lbswap.lab.timeline import write_timeline
 from lbswap.workflow.results import SwapResult
@@ -43,6 +43,9 @@ def test_the_slowest_floating_ip_is_the_rows_delay_and_each_is_a_mark() -> None:
     assert _api_to_clone_ms(unknown) is None
     assert settle_marks(unknown) == []
     assert _api_to_clone_ms(None) is None and settle_marks(None) == []
+    assert _upper_bound_only(SWAP)  # neither floating IP's probes met the source
+    bracketed = SwapResult("lb-3", "x", "fip-swap", "done", settle=[{**SWAP.settle[0], "source_served_until": 100.1}])
+    assert not _upper_bound_only(bracketed) and not _upper_bound_only(None)
 
 
 def test_the_table_has_the_delay_beside_the_fip_swap_twin() -> None:
@@ -55,6 +58,8 @@ def test_the_table_has_the_delay_beside_the_fip_swap_twin() -> None:
     ]
     table = {row[0]: row for row in _demo_rows(rows)}
     assert table["single-http"][-1] == "1200"
+    rows[0]["api_to_clone_upper_bound"] = True  # no probe met the source: the probe's start bounds it
+    assert _demo_rows(rows)[0][-1] == "<=1200"
     assert table["ha-http"][-1] == "unknown"
 
 

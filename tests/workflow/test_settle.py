@@ -103,6 +103,7 @@ def test_no_lag_the_first_probe_meets_the_clone(tmpl, tmp_path: Path) -> None:
         "api_answered_at": flip["at"],
         "clone_served_at": flip["at"],
         "delay_seconds": 0.0,
+        "source_served_until": None,  # no probe met the source: 0.0 is an upper bound
         "outcome": "served by the clone",
         "probes": 1,
     }
@@ -118,6 +119,8 @@ def test_a_lag_of_1_2_s_is_waited_for_and_recorded_before_the_drain(tmpl, tmp_pa
     assert settle["delay_seconds"] >= 1.2 - 1e-6
     assert settle["probes"] == 7  # 0, 0.2, ..., 1.0 met the source; 1.2 the clone
     assert settle["api_answered_at"] == swap["flips"][0]["at"]
+    # the last probe on the source: 1.0 s after the API answered (the data plane followed between 1.0 and 1.2 s)
+    assert settle["source_served_until"] - settle["api_answered_at"] == pytest.approx(1.0)
     assert swap["steps"]["drain"]["started"] >= settle["clone_served_at"]  # the drain starts only then
     assert swap["steps"]["post-flip-check"]["ended"] >= settle["clone_served_at"]
 

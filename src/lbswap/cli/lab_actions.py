@@ -94,8 +94,8 @@ def _api_to_clone(row: dict[str, Any] | None) -> str:
     """fip-swap: how long after the API answered the flip the clone served new connections (or why unknown)."""
     if row is None:
         return "-"
-    if row.get("api_to_clone_ms") is not None:
-        return f"{row['api_to_clone_ms']:.0f}"
+    if row.get("api_to_clone_ms") is not None:  # "<=": no probe met the source, the probe's own start bounds it
+        return ("<=" if row.get("api_to_clone_upper_bound") else "") + f"{row['api_to_clone_ms']:.0f}"
     return ", ".join(row.get("settle") or []) or "-"
 
 
@@ -107,7 +107,8 @@ def _demo_table(data: dict[str, Any]) -> None:
         title="fip-swap next to failover: twin load balancers, same probe",
         caption="failed: new connections failed/attempted; gap: longest time without a successful new "
         "connection; cut: long-lived streams cut/opened; seconds: time to upgrade; API->clone: how long after "
-        "the API answered the flip new connections reached the clone (the drain starts after it)",
+        "the API answered the flip new connections reached the clone (the drain starts after it; <=: no probe "
+        "met the source, so the probe's own start time bounds it)",
     )
     grid.add_column("load balancer", no_wrap=True)
     grid.add_column("topology", no_wrap=True)

@@ -123,6 +123,8 @@ def _rows(
                 # how long after the API answered the flip new connections reached the clone (the slowest
                 # floating IP), as the post-flip check measured it; None for failover, or where not measured
                 "api_to_clone_ms": _api_to_clone_ms(swap),
+                # no probe met the source after the flip: the delay is an upper bound (the probe's own start)
+                "api_to_clone_upper_bound": _upper_bound_only(swap),
                 "settle": [s.get("outcome") for s in swap.settle or []] if swap else [],
                 "verify": (swap.verify or {}).get("outcome") if swap else None,
                 "watch": (swap.watch or {}).get("outcome") if swap else None,
@@ -135,6 +137,12 @@ def _rows(
 def _api_to_clone_ms(swap: Any) -> float | None:
     delays = [s["delay_seconds"] for s in (swap.settle or []) if s.get("delay_seconds") is not None] if swap else []
     return round(max(delays) * 1000.0, 1) if delays else None
+
+
+def _upper_bound_only(swap: Any) -> bool:
+    """No probe met the source after the flip: the delay measured is the first probe's own start, a bound."""
+    settles = (swap.settle or []) if swap else []
+    return bool(settles) and all(s.get("source_served_until") is None for s in settles)
 
 
 def settle_marks(swap: Any) -> list[tuple[str, str, float]]:

@@ -48,6 +48,9 @@ class Settle:
     floating_ip_address: str
     api_answered_at: float | None
     clone_served_at: float | None = None
+    #: when the last probe that still met the source opened its connection (None: none did, so the delay is only
+    #: an upper bound: the data plane may have followed before the first probe, whose own overhead it includes)
+    source_served_until: float | None = None
     outcome: str = ""
     probes: int = 0
     reason: str | None = None
@@ -62,6 +65,7 @@ class Settle:
             "api_answered_at": self.api_answered_at,
             "clone_served_at": self.clone_served_at,
             "delay_seconds": delay,
+            "source_served_until": self.source_served_until,
             "outcome": self.outcome,
             "probes": self.probes,
         }
@@ -144,6 +148,8 @@ def wait_served_by_clone(
                 error = probe.error if probe is not None else None
                 settle.outcome, settle.reason = "not reachable", error or "this host cannot reach the floating IP"
             else:
+                if seen == SOURCE and probe is not None:
+                    settle.source_served_until = probe.served_at if probe.served_at is not None else clock.now()
                 if seen == FAILED and probe is not None:
                     last_error[address] = probe.error or "failed"
                 elif seen == OTHER and probe is not None:
