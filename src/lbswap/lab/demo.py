@@ -147,13 +147,15 @@ def _upper_bound_only(swap: Any) -> bool:
 
 def settle_marks(swap: Any) -> list[tuple[str, str, float]]:
     """Timeline marks of a swap's post-flip check: when each floating IP's new connections reached the clone,
-    labelled with how long after the API answered."""
+    labelled with how long after the API answered (``<=`` where no probe met the source: an upper bound)."""
     marks = []
     for settle in (swap.settle or []) if swap else []:
         if settle.get("clone_served_at") is None:
             continue
         delay = settle.get("delay_seconds")
-        marks.append(("clone served", "" if delay is None else f"+{delay:.2f} s", float(settle["clone_served_at"])))
+        bound = "<=" if settle.get("source_served_until") is None else ""  # no probe met the source: a bound
+        label = "" if delay is None else f"{bound}+{delay:.2f} s"
+        marks.append(("clone served", label, float(settle["clone_served_at"])))
     return marks
 
 
