@@ -10,8 +10,9 @@ import pytest
 
 from lbswap.clouds.base import Cloud
 from lbswap.errors import CloudTimeout, FloatingIPHijacked, NotFound, PreconditionFailed, SwapFailed
-from lbswap.model import FloatingIP
-from lbswap.workflow.fips import Target, compare_and_swap
+from lbswap.model import FloatingIP, LoadBalancer
+from lbswap.workflow.context import SwapContext, SwapOptions
+from lbswap.workflow.fips import Target, compare_and_swap, move_back
 
 
 def fip(port: str, revision: int) -> FloatingIP:
@@ -117,3 +118,50 @@ def test_decide_leaving_it_alone_makes_no_put() -> None:
     cloud = Scripted([fip("clone", 7)], [])
     assert run(cloud) is None
     assert cloud.calls == [("get", "f-1")]
+
+
+# --- move_back: what it leaves alone is named -----------------------------------------------------------------
+
+
+class _Clock:
+    def now(self) -> float:
+        return 0.0
+
+    def sleep(self, seconds: float) -> None:
+        raise AssertionError("move_back never sleeps")
+
+
+def _source_with(*fips: FloatingIP) -> LoadBalancer:
+    return LoadBalancer(
+        id="lb-1", name="web", vip_subnet_id="s-1", vip_address="10.0.0.5", vip_port_id="source", floating_ips=fips
+    )
+
+
+@pytest.mark.parametrize("error", [PreconditionFailed("412", status_code=412), CloudTimeout("timeout")])
+def test_move_back_that_gives_up_names_the_floating_ip_and_goes_on(error: Exception) -> None:
+    """Five 412s (or timeouts) in a row on the first floating IP: it may still point at the clone, so it is
+    named for the operator; the second floating IP is still moved back."""
+    other = FloatingIP("f-2", "203.0.113.6", "source", "10.0.0.5", 3)
+    cloud = Scripted(
+        [fip("clone", n) for n in range(5)] + [FloatingIP("f-2", "203.0.113.6", "clone", "x", 4)], [error] * 5 + [None]
+    )
+    cloud.clock = _Clock()  # type: ignore[attr-defined]
+    recorded: list[dict[str, Any]] = []
+    ctx = SwapContext(cast(Cloud, cloud), "c-1", "lb-1", "web", SwapOptions(), record_flip=recorded.append)
+    left = move_back(ctx, _source_with(fip("source", 0), other), {"f-1": ("clone", None), "f-2": ("clone", None)})
+    assert left == [
+        "203.0.113.5 (the move back to port source gave up after 5 attempts, each a 412 or a timeout: "
+        "it may still point at the clone)"
+    ]
+    assert [c[0] for c in cloud.calls] == ["get", "put"] * 5 + ["get", "put"]
+    assert [(f["floating_ip_address"], f["to_port"]) for f in recorded] == [("203.0.113.6", "source")]
+
+
+def test_move_back_names_a_floating_ip_someone_else_moved_or_deleted() -> None:
+    cloud = Scripted([fip("elsewhere", 4), NotFound("gone", status_code=404)], [])
+    cloud.clock = _Clock()  # type: ignore[attr-defined]
+    ctx = SwapContext(cast(Cloud, cloud), "c-1", "lb-1", "web", SwapOptions())
+    other = FloatingIP("f-2", "203.0.113.6", "source", "10.0.0.5", 3)
+    left = move_back(ctx, _source_with(fip("source", 0), other), {"f-1": ("clone", None), "f-2": ("clone", None)})
+    assert left == ["203.0.113.5 (now on port elsewhere, not ours)", "203.0.113.6 (deleted by someone else)"]
+    assert [c[0] for c in cloud.calls] == ["get", "get"]

@@ -124,6 +124,7 @@ def _swap_options(args: argparse.Namespace) -> Any:
         verify_path=args.verify_path,
         verify_host=args.verify_host,
         verify_udp_payload=args.verify_udp_payload,
+        settle_timeout=args.settle_timeout,
         watch=args.watch,
         watch_max_errors=args.watch_max_errors,
     )

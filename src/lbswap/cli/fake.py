@@ -67,6 +67,12 @@ class FakeFaults(DocumentCommand):
             "--fail-reads", type=probability, metavar="P", help="each read call fails with a 503 with probability P"
         )
         parser.add_argument(
+            "--fip-lag",
+            type=non_negative_float,
+            metavar="SECONDS",
+            help="a floating IP's data plane follows a move this long after the API answered (as Neutron's L3 agent)",
+        )
+        parser.add_argument(
             "--subnet-free",
             type=subnet_free,
             action="append",

@@ -60,6 +60,7 @@ def cmd_fake_faults(args: argparse.Namespace) -> int:
             crash_at=args.crash_at,
             drain_seconds=args.drain_seconds,
             read_error_probability=args.fail_reads,
+            fip_lag=args.fip_lag,
             subnet_free=dict(args.subnet_free),
         )
     return 0

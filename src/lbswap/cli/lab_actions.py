@@ -84,9 +84,19 @@ def _demo_rows(results: list[dict[str, Any]]) -> list[tuple[str, ...]]:
                 *_pair(by_strategy, lambda r: f"{r['longest_gap_ms']:.0f}"),
                 *_pair(by_strategy, lambda r: f"{r['long_lived_cut']}/{r['long_lived_total']}"),
                 *_pair(by_strategy, lambda r: f"{r['upgrade_seconds']}"),
+                _api_to_clone(by_strategy.get("fip-swap")),
             )
         )
     return rows
+
+
+def _api_to_clone(row: dict[str, Any] | None) -> str:
+    """fip-swap: how long after the API answered the flip the clone served new connections (or why unknown)."""
+    if row is None:
+        return "-"
+    if row.get("api_to_clone_ms") is not None:  # "<=": no probe met the source, the probe's own start bounds it
+        return ("<=" if row.get("api_to_clone_upper_bound") else "") + f"{row['api_to_clone_ms']:.0f}"
+    return ", ".join(row.get("settle") or []) or "-"
 
 
 def _demo_table(data: dict[str, Any]) -> None:
@@ -96,13 +106,16 @@ def _demo_table(data: dict[str, Any]) -> None:
     grid = Table(
         title="fip-swap next to failover: twin load balancers, same probe",
         caption="failed: new connections failed/attempted; gap: longest time without a successful new "
-        "connection; cut: long-lived streams cut/opened; seconds: time to upgrade",
+        "connection; cut: long-lived streams cut/opened; seconds: time to upgrade; API->clone: how long after "
+        "the API answered the flip new connections reached the clone (the drain starts after it; <=: no probe "
+        "met the source, so the probe's own start time bounds it)",
     )
     grid.add_column("load balancer", no_wrap=True)
     grid.add_column("topology", no_wrap=True)
     for what in ("failed", "gap ms", "cut", "seconds"):
         grid.add_column(f"{what}\nfip-swap", justify="right", no_wrap=True)
         grid.add_column(f"{what}\nfailover", justify="right", no_wrap=True)
+    grid.add_column("API->clone ms\nfip-swap", justify="right", no_wrap=True)
     for row in _demo_rows(data["results"]):
         grid.add_row(*row)
     Console(width=max(132, Console().width)).print(grid)

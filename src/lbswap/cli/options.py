@@ -124,6 +124,15 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         "--verify-udp-payload", metavar="TEXT", help="a datagram a UDP listener answers (else UDP is not verified)"
     )
     check.add_argument(
+        "--settle-timeout",
+        type=non_negative_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="after the flip, wait at most this long until new connections through each floating IP reach the "
+        "clone, where the backend can tell (a data plane follows its API late); still on the source: flip back "
+        "(default 10; 0: do not wait)",
+    )
+    check.add_argument(
         "--watch",
         type=non_negative_float,
         default=60.0,

@@ -53,6 +53,13 @@ class ProbeResult:
     HTTP: a response with a status; TLS: a handshake, then a response; UDP: a reply). ``error`` says what went
     wrong otherwise (``refused``, ``reset``, ``timeout``, ``closed``, ...). ``reachable`` is False when this
     backend cannot send traffic to the address at all: then nothing is known about the listener.
+
+    ``served_by``: the id of the load balancer whose amphora served this probe's connection, where the backend
+    can tell (local: the address the member saw; fake: its modeled data plane), else None (openstack today). A
+    floating IP's data plane follows the API late (Neutron's L3 agent rewrites its NAT rules after the PUT
+    answered), so right after a move this may still name the load balancer the floating IP left. ``served_at``:
+    when that connection was opened, on the cloud's clock (a probe's own overhead, such as starting a process in
+    a namespace, can take far longer than the connection), else None.
     """
 
     ok: bool
@@ -61,6 +68,8 @@ class ProbeResult:
     error: str | None = None
     seconds: float = 0.0
     reachable: bool = True
+    served_by: str | None = None
+    served_at: float | None = None
 
 
 @runtime_checkable
@@ -232,7 +241,8 @@ class Cloud(Protocol):
         same over TLS with ``sni`` (certificate fingerprint in the result); UDP: ``payload``, one datagram back.
 
         Never raises for what the listener did (refused, reset, timed out): that is the result. A backend that
-        cannot reach the address returns ``reachable=False``.
+        cannot reach the address returns ``reachable=False``. A backend that can tell which load balancer served
+        the connection says so in ``served_by`` (what the post-flip check waits on: see ProbeResult).
         """
         ...
 

@@ -120,12 +120,43 @@ def _rows(
                 "long_lived_cut": summary.long_lived_cut if summary else 0,
                 "upgrade_seconds": None if seconds is None else round(seconds, 1),
                 "images_served": list(summary.images) if summary else [],
+                # how long after the API answered the flip new connections reached the clone (the slowest
+                # floating IP), as the post-flip check measured it; None for failover, or where not measured
+                "api_to_clone_ms": _api_to_clone_ms(swap),
+                # no probe met the source after the flip: the delay is an upper bound (the probe's own start)
+                "api_to_clone_upper_bound": _upper_bound_only(swap),
+                "settle": [s.get("outcome") for s in swap.settle or []] if swap else [],
                 "verify": (swap.verify or {}).get("outcome") if swap else None,
                 "watch": (swap.watch or {}).get("outcome") if swap else None,
                 "error": swap.error if swap and swap.state != "done" else None,
             }
         )
     return rows
+
+
+def _api_to_clone_ms(swap: Any) -> float | None:
+    delays = [s["delay_seconds"] for s in (swap.settle or []) if s.get("delay_seconds") is not None] if swap else []
+    return round(max(delays) * 1000.0, 1) if delays else None
+
+
+def _upper_bound_only(swap: Any) -> bool:
+    """No probe met the source after the flip: the delay measured is the first probe's own start, a bound."""
+    settles = (swap.settle or []) if swap else []
+    return bool(settles) and all(s.get("source_served_until") is None for s in settles)
+
+
+def settle_marks(swap: Any) -> list[tuple[str, str, float]]:
+    """Timeline marks of a swap's post-flip check: when each floating IP's new connections reached the clone,
+    labelled with how long after the API answered (``<=`` where no probe met the source: an upper bound)."""
+    marks = []
+    for settle in (swap.settle or []) if swap else []:
+        if settle.get("clone_served_at") is None:
+            continue
+        delay = settle.get("delay_seconds")
+        bound = "<=" if settle.get("source_served_until") is None else ""  # no probe met the source: a bound
+        label = "" if delay is None else f"{bound}+{delay:.2f} s"
+        marks.append(("clone served", label, float(settle["clone_served_at"])))
+    return marks
 
 
 def run_demo(
@@ -226,6 +257,7 @@ def _run_scenarios(
             seen.reports.append(str(write_report(run["result"], root / "reports")))
             seen.attempts += with_images(run["probe"].attempts, peers)
             seen.streams += run["probe"].long_lived
+            swaps = {s.name: s for s in run["result"].swaps}
             for name, info in group.items():
                 what = strategy if scenario == "new-image" else f"{strategy} to an image answering 503"
                 seen.panels.append(
@@ -233,7 +265,7 @@ def _run_scenarios(
                         "target": name,
                         "title": f"{name} ({info['topology']}, {info['protocol']}): {what}",
                         "t0": run["t0"],
-                        "marks": run["marks"][name],
+                        "marks": sorted(run["marks"][name] + settle_marks(swaps.get(name)), key=lambda m: m[2]),
                     }
                 )
     finally:
@@ -260,6 +292,11 @@ def _write_summary(
             f"Failover outages include a modeled rebuild window of {boot_seconds:g} s standing for Octavia's VM "
             "boot, port plugging and listener configuration; in a real cloud that window takes tens of seconds. "
             "The lab floor (namespaces, no VM) is not Octavia's outage."
+        ),
+        "api_to_clone": (
+            "api_to_clone_ms: per fip-swap row, how long after the API answered the flip a new connection through "
+            "the floating IP reached the clone (the slowest of its floating IPs; the post-flip check probes from "
+            "the client namespace and tells the clone by the address the member saw). The drain starts after it."
         ),
         "probe": probe,
         "options": asdict(LAB_OPTIONS),

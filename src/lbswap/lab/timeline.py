@@ -1,5 +1,6 @@
 """A PNG timeline of a probed upgrade: each new connection as a dot (latency over time; failures in red at
-the top), long-lived streams as bars, and the swap's steps (flip, drain, retire, failover) as lines.
+the top), long-lived streams as bars, and the swap's steps (flip, the clone serving after it, drain, retire,
+failover) as lines.
 
 matplotlib is the ``lab`` extra: imported only when a timeline is drawn, so the core installs without it."""
 
@@ -20,6 +21,7 @@ MARK_STYLE = {
     "retire": ("black", "-."),
     "failover": ("tab:purple", "-"),
     "recreate": ("tab:brown", "-"),
+    "clone served": ("tab:cyan", ":"),  # the post-flip check: new connections reached the clone
 }
 
 
@@ -40,7 +42,8 @@ def write_timeline(
     *,
     title: str,
 ) -> Path:
-    """``panels``: [{"target", "title", "t0", "marks": [(step, status, at)]}], one row each."""
+    """``panels``: [{"target", "title", "t0", "marks": [(step, status, at)]}], one row each (a mark is labelled
+    ``step status``; "clone served" carries the delay after the API answered as its status)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,7 +65,7 @@ def write_timeline(
         for n, (step, status, at) in enumerate(panel.get("marks", [])):
             color, style = MARK_STYLE.get(step, ("gray", ":"))
             ax.axvline(at - t0, color=color, linestyle=style, linewidth=1)
-            label = step if step == "flip" else f"{step} {status}"
+            label = step if step == "flip" else f"{step} {status}".strip()
             ax.text(at - t0, top * (1.02 + 0.08 * (n % 2)), label, fontsize=6, va="bottom", color=color)
         ax.set_title(panel["title"], fontsize=9, loc="left")
         ax.set_ylabel("latency ms")

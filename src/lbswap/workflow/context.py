@@ -39,6 +39,10 @@ class SwapOptions:
     verify_udp_payload: str | None = None
     verify_timeout: float = 5.0  # one probe
     verify_settle: float = 10.0  # a new temporary floating IP may take this long to carry traffic
+    # after the flip, until a probe through each floating IP is served by the clone (the data plane follows the
+    # API late); 0: do not wait (workflow/settle.py)
+    settle_timeout: float = 10.0
+    settle_interval: float = 0.2
     watch: float = 60.0  # 0: no watch
     watch_max_errors: int = 2
     watch_interval: float = 2.0

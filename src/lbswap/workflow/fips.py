@@ -98,10 +98,12 @@ def move_back(ctx: SwapContext, source: LoadBalancer, targets: dict[str, Target]
     """Point every floating IP that lbswap moved to the clone back where the snapshot had it; leave any other
     alone. ``targets`` is :func:`flip_targets` of the source and its clone.
 
-    Returns what was left alone (a floating IP someone else moved), for the operator.
+    Returns what was left alone, for the operator: a floating IP someone else moved or deleted, and one whose move
+    back gave up (a 412 or a timeout on every attempt: it may still point at the clone).
     """
     left_alone: list[str] = []
     clone_ports = {port for port, _fixed in targets.values()}
+    attempts = 5
     for fip in source.floating_ips:
 
         def decide(current: FloatingIP, fip: FloatingIP = fip) -> Target | None:
@@ -115,7 +117,17 @@ def move_back(ctx: SwapContext, source: LoadBalancer, targets: dict[str, Target]
         def deleted(fip: FloatingIP = fip) -> None:
             left_alone.append(f"{fip.floating_ip_address} (deleted by someone else)")
 
-        before = compare_and_swap(ctx.cloud, fip.id, decide, gave_up=None, gone=deleted)
+        gave_up = SwapFailed(f"floating IP {fip.floating_ip_address}: the move back gave up")
+        try:
+            before = compare_and_swap(ctx.cloud, fip.id, decide, gave_up=gave_up, attempts=attempts, gone=deleted)
+        except SwapFailed as exc:
+            if exc is not gave_up:
+                raise
+            left_alone.append(
+                f"{fip.floating_ip_address} (the move back to port {fip.port_id} gave up after {attempts} attempts, "
+                "each a 412 or a timeout: it may still point at the clone)"
+            )
+            continue
         if before is not None:
             ctx.record_flip(
                 {

@@ -54,6 +54,13 @@ class SwapResult:
     flip_window_seconds: float | None = None
     verify: dict[str, Any] | None = None  # the traffic check of the clone before the flip (workflow/verify.py)
     watch: dict[str, Any] | None = None  # the watch after the flip
+    #: per floating IP, when the API answered its flip and when new connections through it reached the clone
+    #: (workflow/settle.py): [{"floating_ip_address", "api_answered_at", "clone_served_at", "delay_seconds",
+    #: "source_served_until", "outcome", "probes"[, "reason"]}]
+    settle: list[dict[str, Any]] | None = None
+    #: floating IPs a move back did not bring back to the source, each with why (someone else moved or deleted
+    #: it, or the move back gave up): check them by hand
+    left_alone: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

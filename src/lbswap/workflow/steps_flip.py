@@ -10,6 +10,7 @@ from lbswap.errors import FloatingIPHijacked, SwapFailed
 from lbswap.model import FloatingIP, LoadBalancer, from_json
 from lbswap.workflow.context import Step, SwapContext
 from lbswap.workflow.fips import Target, compare_and_swap, flip_targets, move_back
+from lbswap.workflow.settle import SERVED, wait_served_by_clone
 
 LOG = logging.getLogger(__name__)
 
@@ -60,12 +61,27 @@ class Flip(Step):
             left = move_back(self.ctx, src, flip_targets(src, dst))
             for what in left:
                 LOG.warning("%s: left floating IP %s alone", self.ctx.who, what)
+            if left:
+                self.ctx.record_result("left_alone", left)
 
 
 class PostFlipCheck(Step):
+    """Every floating IP is still on the clone and the clone still ACTIVE; then, where the backend can tell who
+    served a probe, wait (at most ``settle_timeout``) until new connections through each floating IP reach the
+    clone: the data plane follows the API late (settle.py). The drain starts only after that: before it, the
+    source still takes new connections. A floating IP whose probes still reach the source when the wait ends
+    fails the swap, which taskflow reverts (every floating IP flips back): retiring that source would drop them.
+    """
+
     step = "post-flip-check"
 
-    def execute(self, source: dict[str, Any], clone: dict[str, Any]) -> None:
+    def execute(
+        self,
+        source: dict[str, Any],
+        clone: dict[str, Any],
+        flips: list[dict[str, Any]] | None = None,
+        verify: dict[str, Any] | None = None,
+    ) -> None:
         with self.reporting():
             src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
             targets = flip_targets(src, dst)
@@ -78,3 +94,27 @@ class PostFlipCheck(Step):
             status = self.ctx.cloud.get_load_balancer(dst.id).provisioning_status
             if status != "ACTIVE":
                 raise SwapFailed(f"the clone went {status} after the flip")
+            self._settle(src, dst.id, flips or [], verify or {})
+
+    def _settle(self, src: LoadBalancer, clone_id: str, flips: list[dict[str, Any]], verify: dict[str, Any]) -> None:
+        ctx = self.ctx
+        # when the API answered each flip; None when this attempt found it moved already (before a crash)
+        answered = {fip.floating_ip_address: None for fip in src.floating_ips}
+        answered.update({f["floating_ip_address"]: f.get("at") for f in flips if not f.get("back")})
+        settles = wait_served_by_clone(ctx, src, clone_id, answered, answering=verify.get("answering"))
+        ctx.record_result("settle", [s.to_json() for s in settles])
+        for settle in settles:
+            if settle.outcome == SERVED and settle.api_answered_at is not None:
+                delay = (settle.clone_served_at or 0.0) - settle.api_answered_at
+                ctx.emit(
+                    self.step, "info", f"{settle.floating_ip_address}: the clone served {delay:.2f} s after the API"
+                )
+            elif settle.outcome != SERVED:
+                ctx.emit(self.step, "info", f"{settle.floating_ip_address}: {settle.outcome}: {settle.reason or ''}")
+        behind = [s for s in settles if s.data_plane_behind]
+        if behind:
+            raise SwapFailed(
+                f"floating IP {behind[0].floating_ip_address}: the data plane still sends new connections to the "
+                f"source {ctx.options.settle_timeout:g} s after the API moved it ({behind[0].reason}); flipping back "
+                "rather than retire a source that still takes them (a slower cloud: raise --settle-timeout)"
+            )

@@ -277,6 +277,7 @@ class SwapDriver:
             left = move_back(self.ctx, source, flip_targets(source, clone))
             if left:
                 self.row.result["error"] = "left alone: " + "; ".join(left)
+                self.row.result["left_alone"] = left
         delete_clones(self.ctx, "rollback")
         self.emit("rollback", "done", "")
         self.set(

@@ -5,7 +5,8 @@ raises ``CloudTimeout`` (``timeout``), or the next provisioning transition at or
 ``ERROR`` (``error-status``). ``fail_probability`` does the same at random (seeded). ``crash_at=N``: the
 process exits with status 137 right after the Nth side-effecting call took effect.
 ``read_error_probability``: each read call (never a side effect) fails with a transient 503 (seeded), so that
-read retries can be tested.
+read retries can be tested. ``fip_lag``: a floating IP's data plane follows a move this many simulated seconds
+after the API answered (the modeled probe meets the port it left until then; neutron.dataplane_port).
 """
 
 from __future__ import annotations
@@ -67,23 +68,28 @@ def set_faults(
     drain_seconds: float | None = None,
     read_error_probability: float | None = None,
     subnet_free: dict[str, int] | None = None,
+    fip_lag: float | None = None,
     seed: int = 0,
 ) -> None:
     """Configure faults (counted from now: the call and side-effect counters restart at 0).
 
-    :raises ConfigError: a probability outside [0, 1], or no simulated cloud at ``path``.
+    :raises ConfigError: a probability outside [0, 1], a negative ``fip_lag``, or no simulated cloud at ``path``.
     """
     from lbswap.clouds.fake.cloud import FakeCloud
 
     for option, probability in (("--fail-probability", fail_probability), ("--fail-reads", read_error_probability)):
         if probability is not None and not 0.0 <= probability <= 1.0:
             raise ConfigError(f"{option} is a probability: between 0 and 1, not {probability}")
+    if fip_lag is not None and not 0.0 <= fip_lag < float("inf"):
+        raise ConfigError(f"--fip-lag is a number of seconds, 0 or more, not {fip_lag}")
 
     def apply(state: dict[str, Any]) -> None:
         if latency is not None:
             state["latency"] = latency
         if drain_seconds is not None:
             state["drain_seconds"] = drain_seconds
+        if fip_lag is not None:
+            state["fip_lag"] = fip_lag
         faults: dict[str, Any] = {"fail_kind": fail_kind, "seed": seed}
         if fail_at is not None:
             faults["fail_at"] = fail_at

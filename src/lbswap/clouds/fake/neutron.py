@@ -1,6 +1,9 @@
 """Neutron as the simulator models it: subnets with a capacity, VIP ports, floating IPs with revisions.
 
-A load balancer's connections arrive through its floating IPs; once the last one left, they drain.
+A load balancer's connections arrive through its floating IPs; once the last one left, they drain. A floating
+IP's data plane follows a move ``fip_lag`` simulated seconds after the API answered (Neutron's L3 agent
+rewrites its NAT rules after the PUT returned: 0.6-1.3 s on a real one); until then new connections through
+it still reach the port it left (:func:`dataplane_port`).
 """
 
 from __future__ import annotations
@@ -126,14 +129,30 @@ def new_fip(state: Session, port_id: str | None, fixed: str | None, tags: list[s
 
 
 def move(state: Session, fip: dict[str, Any], port_id: str | None, fixed: str | None) -> None:
-    """Point a floating IP elsewhere; the load balancer it leaves starts draining."""
+    """Point a floating IP elsewhere; the load balancer it leaves starts draining once the data plane followed
+    (``fip_lag`` seconds later)."""
+    now = float(state["clock"])
+    lag = float(state.get("fip_lag") or 0.0)
     if fip["port_id"]:
         for lb in state.find("lbs", "lb.port", fip["port_id"]):
             if port_id not in vip_ports(lb):
-                lb["_drain_from"] = state["clock"]
+                lb["_drain_from"] = now + lag
+    if lag > 0 or "_dataplane_until" in fip:
+        fip["_dataplane_port"] = dataplane_port(fip, now)  # where new connections go until the agent catches up
+        fip["_dataplane_until"] = now + lag
     fip["port_id"] = port_id
     fip["fixed_ip_address"] = fixed
     fip["revision_number"] += 1
+
+
+def dataplane_port(fip: dict[str, Any], now: float) -> str | None:
+    """The port new connections through the floating IP reach at ``now``: the one the API says, or for
+    ``fip_lag`` seconds after a move the one it left."""
+    if now < float(fip.get("_dataplane_until", 0.0)):
+        port: str | None = fip.get("_dataplane_port")
+        return port
+    current: str | None = fip["port_id"]
+    return current
 
 
 def fips_of(state: Session, lb: dict[str, Any]) -> list[dict[str, Any]]:

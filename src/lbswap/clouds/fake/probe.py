@@ -1,6 +1,8 @@
 """The fake backend's modeled probe: what a request to a floating IP would meet, read from the state alone.
 
-A floating IP on no port, or on a port no load balancer serves, is answered by the router (refused). Else the
+A floating IP on no port, or on a port no load balancer serves, is answered by the router (refused); the port
+is the one its data plane reaches at the simulated time (a move reaches it ``fip_lag`` seconds after the API
+answered: neutron.dataplane_port), and the result names that load balancer (``served_by``). Else the
 load balancer's serving amphora answers as its image says: an image published with a fault (``refuse``,
 ``http-503``, ``reset``, ``stall``, optionally only ``fault_after`` seconds after the amphora booted) shows it;
 otherwise HTTP answers 200 and TERMINATED_HTTPS presents the certificate of the listener's TLS container.
@@ -8,11 +10,13 @@ otherwise HTTP answers 200 and TERMINATED_HTTPS presents the certificate of the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from lbswap.clouds.base import ProbeResult
+from lbswap.clouds.fake.neutron import dataplane_port
 
 FAULTS = ("refuse", "http-503", "reset", "stall")
 HTTP_LIKE = ("HTTP", "TERMINATED_HTTPS", "PROMETHEUS")
@@ -22,11 +26,19 @@ SERVING = ("ACTIVE", "PENDING_UPDATE")
 def model_probe(state: Any, address: str, port: int, protocol: str, *, timeout: float) -> ProbeResult:
     refused = ProbeResult(ok=False, error="refused")
     fip = next(iter(state.find("fips", "fip.address", address)), None)  # by index: no scan of the cloud
-    if fip is None or not fip.get("port_id"):
+    reached = None if fip is None else dataplane_port(fip, float(state["clock"]))
+    if not reached:
         return refused
-    lb = next((lb for lb in state.find("lbs", "lb.port", fip["port_id"]) if fip["port_id"] in vip_ports(lb)), None)
+    lb = next((lb for lb in state.find("lbs", "lb.port", reached) if reached in vip_ports(lb)), None)
     if lb is None or lb["provisioning_status"] not in SERVING:
         return refused
+    answer = _answer(state, lb, port=port, protocol=protocol, timeout=timeout)
+    return dataclasses.replace(answer, served_by=lb["id"], served_at=float(state["clock"]))
+
+
+def _answer(state: Any, lb: Mapping[str, Any], *, port: int, protocol: str, timeout: float) -> ProbeResult:
+    """How the load balancer's serving amphora answers a listener on ``port``."""
+    refused = ProbeResult(ok=False, error="refused")
     listener = next((li for li in lb["listeners"] if li["protocol_port"] == port and li["protocol"] == protocol), None)
     if listener is None or not listener.get("admin_state_up", True):
         return refused

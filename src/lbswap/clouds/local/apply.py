@@ -118,9 +118,10 @@ def spawn_detached(cmd: Sequence[str], *, ns: str | None = None, log: Path | Non
 
 
 def client_probe(prefix: str, args: Sequence[str], timeout: float) -> str:
-    """``python -m lbswap.clouds.reach ARGS`` inside the client namespace (where the lab's clients are): its
-    one line of JSON."""
-    cmd = ["ip", "netns", "exec", names(prefix)["client"], sys.executable, "-m", "lbswap.clouds.reach", *args]
+    """``python -m lbswap.clouds.local.client_probe ARGS`` inside the client namespace (where the lab's clients
+    are): its one line of JSON (a probe result and the peer address the member saw)."""
+    module = "lbswap.clouds.local.client_probe"
+    cmd = ["ip", "netns", "exec", names(prefix)["client"], sys.executable, "-m", module, *args]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=python_env(), check=False)
     except subprocess.TimeoutExpired as exc:

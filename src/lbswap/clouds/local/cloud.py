@@ -6,6 +6,7 @@ lbswap that asked is killed. Statuses are derived on read: a worker that died ha
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -385,15 +386,25 @@ class LocalCloud:
         payload: bytes | None = None,
         timeout: float = 3.0,
     ) -> ProbeResult:
-        """From the lab's client namespace, through the router's floating IP translation, like every client."""
+        """From the lab's client namespace, through the router's floating IP translation, like every client.
+        ``served_by``: the load balancer whose amphora has the address the member saw on one more new connection
+        (client_probe.py), when a member answered."""
         args = [address, str(port), protocol, "--path", path, "--timeout", str(timeout)]
         args += ["--host", host] if host else []
         args += ["--sni", sni] if sni else []
         args += ["--payload-hex", payload.hex()] if payload else []
         try:
-            return from_json(ProbeResult, json.loads(apply.client_probe(self.prefix, args, timeout + 15.0)))
+            data = json.loads(apply.client_probe(self.prefix, args, timeout + 15.0))
+            result = from_json(ProbeResult, data)
         except (CloudError, ValueError) as exc:
             return ProbeResult(ok=False, error=f"could not probe from the client namespace: {exc}", reachable=False)
+        peer = data.get("peer") if isinstance(data, dict) else None
+        if not peer:
+            return result
+        at = data.get("peer_at")
+        with self._state(write=False) as state:
+            served_by = st.lb_of_amphora_address(state, str(peer))
+        return dataclasses.replace(result, served_by=served_by, served_at=float(at) if at is not None else None)
 
     # --- pre-flight -----------------------------------------------------------------------------------------
 

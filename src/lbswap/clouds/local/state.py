@@ -223,3 +223,15 @@ def new_amphora(state: dict[str, Any], lb: Mapping[str, Any], role: str, prefix:
         }
     )
     return amphora
+
+
+def lb_of_amphora_address(state: Mapping[str, Any], address: str) -> str | None:
+    """The load balancer whose amphora has ``address`` (the member-side address a member sees): one that runs
+    now, else the last one the log gave it (an amphora retired since); None when no amphora had it."""
+    for lb in state["lbs"].values():
+        if any(a["address"] == address for a in lb["amphorae"]):
+            return str(lb["id"])
+    for entry in reversed(state.get("amphora_log", [])):
+        if entry["address"] == address:
+            return str(entry["lb_id"])
+    return None
