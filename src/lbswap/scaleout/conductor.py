@@ -35,10 +35,8 @@ from lbswap.journal_db import Server
 from lbswap.scaleout import leases
 from lbswap.scaleout.board import Board
 from lbswap.state import SwapState, allowed
-from lbswap.workflow.fleet import CampaignDriver
 from lbswap.workflow.guard import Guard, StopRequest
-from lbswap.workflow.results import swap_options
-from lbswap.workflow.runner import Event, check_cloud
+from lbswap.workflow.runner import Event, check_cloud, drive_swap
 
 LOG = logging.getLogger(__name__)
 #: test hook: with a path here, every side effect a conductor makes (past the guard's fencing) is appended to
@@ -339,18 +337,10 @@ class Conductor:
     def _drive_swap(self, campaign_id: str, lb_id: str, cloud: Cloud, guard: Guard, lease: Lease) -> SwapRow:
         """:func:`lbswap.workflow.runner.drive_swap`, its ``--max-creating`` slots kept in the journal (the
         limit holds across conductors, a slot freed when its holder's lease lapses)."""
-        options = swap_options(self.journal.campaign(campaign_id).options)
-        runner = CampaignDriver(self.journal, campaign_id, cloud, options, self.on_event, guard)
-        runner.creating = leases.CreationSlots(  # type: ignore[assignment]
-            self.journal.path,
-            lease,
-            guard.check,
-            stale_after=self.timing.stale_after,
-            poll=min(self.timing.retry, 0.5),
+        slots = leases.CreationSlots(
+            self.journal.path, lease, guard.check, stale_after=self.timing.stale_after, poll=min(self.timing.retry, 0.5)
         )
-        (swap,) = runner.swaps(lb_id)
-        swap.drive()
-        return swap.row
+        return drive_swap(self.journal, campaign_id, lb_id, cloud, guard, self.on_event, creating=slots)
 
     def _skip(self, campaign_id: str, lb_id: str, decision: leases.Decision) -> None:
         assert decision.lease is not None

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from taskflow import task
 
@@ -46,6 +46,17 @@ class SwapOptions:
     watch: float = 60.0  # 0: no watch
     watch_max_errors: int = 2
     watch_interval: float = 2.0
+
+
+class Slots(Protocol):
+    """Where a swap takes a slot before its create and gives it back when its clone is ready (``--max-creating``):
+    :class:`CreationSlots` in one process, ``lbswap.scaleout.leases.CreationSlots`` across conductors."""
+
+    def limit(self, limit: int | None) -> None: ...
+
+    def take(self, who: str) -> None: ...
+
+    def give_back(self, who: str) -> None: ...
 
 
 class CreationSlots:
@@ -97,7 +108,7 @@ class SwapContext:
     #: taskflow state was lost re-uses it instead of re-reading a source whose floating IPs have moved
     saved_source: dict[str, Any] | None = None
     save_source: Callable[[dict[str, Any]], None] = lambda source: None
-    creating: CreationSlots = field(default_factory=lambda: CreationSlots(None, lambda: None))
+    creating: Slots = field(default_factory=lambda: CreationSlots(None, lambda: None))
     watcher: StatusWatcher | None = None  # the campaign's; without one, each wait polls on its own
     #: this campaign's clones of the source, as the preflight listed them just before the clone is created (one
     #: listing for both); taken by the create, None when it must list them itself (a resumed swap)

@@ -17,7 +17,7 @@ from lbswap.errors import StopSwap
 from lbswap.journal import Journal
 from lbswap.model import MARKER_CAMPAIGN
 from lbswap.state import UNSUCCESSFUL, SwapState
-from lbswap.workflow.context import CreationSlots, SwapOptions
+from lbswap.workflow.context import CreationSlots, Slots, SwapOptions
 from lbswap.workflow.guard import Guard, GuardedCloud
 from lbswap.workflow.results import Event, EventSink
 from lbswap.workflow.swap import SwapDriver
@@ -58,7 +58,7 @@ class CampaignDriver:
         self.options = options
         self.on_event = on_event
         self._emit_lock = threading.Lock()
-        self.creating = CreationSlots(None, guard.check)
+        self.creating: Slots = CreationSlots(None, guard.check)
         self.watcher = StatusWatcher(  # one list call per interval serves every status wait of the campaign
             self.cloud,
             tags=[MARKER_CAMPAIGN + campaign_id],

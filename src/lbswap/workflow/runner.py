@@ -17,7 +17,7 @@ from lbswap.errors import LbswapError, WrongCloud
 from lbswap.journal import CampaignRow, Journal, Lease, SwapRow
 from lbswap.scaleout.leases import refuse_held_swaps
 from lbswap.state import TERMINAL, SwapState
-from lbswap.workflow.context import SwapOptions
+from lbswap.workflow.context import Slots, SwapOptions
 from lbswap.workflow.fleet import CampaignDriver, FleetPolicy
 from lbswap.workflow.guard import Guard, StopRequest
 from lbswap.workflow.results import (
@@ -253,12 +253,21 @@ def status(journal: Journal, campaign_id: str | None = None) -> list[CampaignRes
 
 
 def drive_swap(
-    journal: Journal, campaign_id: str, lb_id: str, cloud: Cloud, guard: Guard, on_event: EventSink | None = None
+    journal: Journal,
+    campaign_id: str,
+    lb_id: str,
+    cloud: Cloud,
+    guard: Guard,
+    on_event: EventSink | None = None,
+    creating: Slots | None = None,
 ) -> SwapRow:
     """Drive one swap of a campaign as ``resume`` would, fenced by ``guard`` (a lease the caller took and
-    closes): lbswap.scaleout's conductor. A stop (signal, lost lease, journal) sets ``guard.stop``."""
+    closes): lbswap.scaleout's conductor, whose ``creating`` slots are kept in the journal (``--max-creating``
+    across conductors). A stop (signal, lost lease, journal) sets ``guard.stop``."""
     options = swap_options(journal.campaign(campaign_id).options)
     runner = CampaignDriver(journal, campaign_id, cloud, options, on_event, guard)
+    if creating is not None:
+        runner.creating = creating
     (swap,) = runner.swaps(lb_id)
     swap.drive()
     return swap.row
