@@ -340,14 +340,3 @@ def test_a_server_error_is_a_stop_without_the_password() -> None:
     stop = write_failed(server, ServerError("Lost connection to server (hunter2)"))
     assert isinstance(stop, StopSwap) and "hunter2" not in str(stop) and "lbswap resume" in str(stop)
     assert "lbswap:***@db" in str(stop)
-
-
-def test_the_journal_on_a_server_that_is_not_there_is_one_line() -> None:
-    from lbswap.journal_db import Server
-
-    pytest.importorskip("pymysql")
-    server = Server("mysql+pymysql", "127.0.0.1", 1, "fleet", "lbswap", "hunter2", "env")  # nothing listens on 1
-    with pytest.raises(StorageError) as caught:
-        Journal(server)
-    text = str(caught.value)
-    assert "database server failed" in text and "hunter2" not in text and "\n" not in text

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lbswap.errors import StopSwap
+from lbswap.errors import StopSwap, StorageError
 from lbswap.journal import Journal
 from lbswap.journal_db import location
 from lbswap.scaleout import leases
@@ -36,3 +36,14 @@ def test_a_lost_connection_stops_the_write_then_reconnects(shared_journal: Share
         assert leases.take(journal.path, "c", "lb0", stale_after=4.0).action == "drive"
     finally:
         journal.close()
+
+
+def test_the_journal_on_a_server_that_is_not_there_is_one_line() -> None:
+    """Here, not in tier 1: it needs pymysql, which the scale-out tier installs (no skip where it is absent)."""
+    from lbswap.journal_db import Server
+
+    server = Server("mysql+pymysql", "127.0.0.1", 1, "fleet", "lbswap", "hunter2", "env")  # nothing listens on 1
+    with pytest.raises(StorageError) as caught:
+        Journal(server)
+    text = str(caught.value)
+    assert "database server failed" in text and "hunter2" not in text and "\n" not in text
