@@ -4,12 +4,8 @@ timeline a "clone served" line labelled with it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lbswap.cli.lab_actions import _demo_rows
 from lbswap.lab.demo import _api_to_clone_ms, _upper_bound_only, settle_marks
-from lbswap.lab.probe import Attempt
-from lbswap.lab.timeline import write_timeline
 from lbswap.workflow.results import SwapResult
 
 
@@ -62,10 +58,3 @@ def test_the_table_has_the_delay_beside_the_fip_swap_twin() -> None:
     rows[0]["api_to_clone_upper_bound"] = True  # no probe met the source: the probe's start bounds it
     assert _demo_rows(rows)[0][-1] == "<=1200"
     assert table["ha-http"][-1] == "unknown"
-
-
-def test_the_timeline_draws_a_clone_served_mark(tmp_path: Path) -> None:
-    attempts = [Attempt(target="web", t=100.0 + i / 10, ok=True, latency_ms=2.0) for i in range(20)]
-    panel = {"target": "web", "title": "web", "t0": 99.0, "marks": [("flip", "done", 100.0), *settle_marks(SWAP)]}
-    png = write_timeline(tmp_path / "t.png", [panel], attempts, [], title="demo")
-    assert png.stat().st_size > 1000
