@@ -208,7 +208,9 @@ class Database:
         if self.server:
             self.execute("START TRANSACTION")
             try:
-                self.execute("SELECT n FROM lbswap_lock WHERE id = 1 FOR UPDATE")
+                if self.execute("SELECT n FROM lbswap_lock WHERE id = 1 FOR UPDATE").fetchone() is None:
+                    # no row, no lock (READ COMMITTED locks only what it finds): writers would not be serialized
+                    raise ServerError(f"the journal at {self.where} has no lock row: is this an lbswap journal?")
             except BaseException:
                 self._rollback()
                 raise
