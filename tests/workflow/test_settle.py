@@ -229,3 +229,23 @@ def test_the_operator_sets_the_lag_and_the_bound_on_the_command_line(tmpl, tmp_p
     (settle,) = json.loads(run.stdout)["swaps"][0]["settle"]
     assert settle["outcome"] == "served by the clone"
     assert settle["delay_seconds"] == pytest.approx(2.6, abs=0.11)  # the first probe at or after 2.5 s
+
+
+def test_a_rollback_waits_for_the_source_to_serve_again_before_deleting_the_clone(tmpl, tmp_path: Path) -> None:
+    """The data plane follows a move back late too: for ``fip_lag`` seconds after the API answered, new
+    connections still reach the clone, so deleting it at once would reset them."""
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    # the clone serves (after the lag), then fails 40 s after boot: the watch trips and flips back
+    fake.FakeCloud(sc.cloud_path).publish_image("amphora-late", fault="http-503", fault_after=40.0)
+    after, swap = _swap(sc, lag=1.2)
+    assert swap["state"] == "rolled_back", swap
+    assert swap["watch"]["outcome"] == "tripped"
+    back = [f for f in swap["flips"] if f.get("back")]
+    (moved_back,) = back
+    (settle,) = swap["settle_back"]
+    assert settle["outcome"] == "served by the clone"  # the role swapped: served by the source again
+    assert settle["api_answered_at"] == moved_back["at"]
+    assert settle["delay_seconds"] >= 1.2 - 1e-6
+    assert settle["source_served_until"] is not None  # probes met the clone first (the lag)
+    deletes = [a for a in after["audit"] if a["call"] == "delete_load_balancer"]
+    assert deletes and all(a["at"] >= settle["clone_served_at"] for a in deletes), deletes

@@ -94,9 +94,12 @@ def compare_and_swap(
     return None
 
 
-def move_back(ctx: SwapContext, source: LoadBalancer, targets: dict[str, Target]) -> list[str]:
+def move_back(
+    ctx: SwapContext, source: LoadBalancer, targets: dict[str, Target], moved: dict[str, float] | None = None
+) -> list[str]:
     """Point every floating IP that lbswap moved to the clone back where the snapshot had it; leave any other
-    alone. ``targets`` is :func:`flip_targets` of the source and its clone.
+    alone. ``targets`` is :func:`flip_targets` of the source and its clone. ``moved`` (if given) receives the
+    address of each floating IP this call moved back and when the API answered.
 
     Returns what was left alone, for the operator: a floating IP someone else moved or deleted, and one whose move
     back gave up (a 412 or a timeout on every attempt: it may still point at the clone).
@@ -129,13 +132,16 @@ def move_back(ctx: SwapContext, source: LoadBalancer, targets: dict[str, Target]
             )
             continue
         if before is not None:
+            at = ctx.cloud.clock.now()
             ctx.record_flip(
                 {
                     "floating_ip_address": fip.floating_ip_address,
                     "from_port": before.port_id,
                     "to_port": fip.port_id,
-                    "at": ctx.cloud.clock.now(),
+                    "at": at,
                     "back": True,
                 }
             )
+            if moved is not None:
+                moved[fip.floating_ip_address] = at
     return left_alone

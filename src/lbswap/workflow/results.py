@@ -58,6 +58,9 @@ class SwapResult:
     #: (workflow/settle.py): [{"floating_ip_address", "api_answered_at", "clone_served_at", "delay_seconds",
     #: "source_served_until", "outcome", "probes"[, "reason"]}]
     settle: list[dict[str, Any]] | None = None
+    #: after a rollback moved floating IPs back: the same records, the source in the clone's role (its
+    #: ``clone_served_at`` is when the source served again); the clone is deleted only after that wait
+    settle_back: list[dict[str, Any]] | None = None
     #: floating IPs a move back did not bring back to the source, each with why (someone else moved or deleted
     #: it, or the move back gave up): check them by hand
     left_alone: list[str] = field(default_factory=list)

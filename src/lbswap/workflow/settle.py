@@ -101,6 +101,7 @@ def wait_served_by_clone(
     answered: Mapping[str, float | None],
     *,
     answering: Iterable[str] | None = None,
+    back: bool = False,
 ) -> list[Settle]:
     """Probe through every floating IP in ``answered`` (address -> when the API answered its flip, None when
     unknown, e.g. moved by an attempt before a crash) every ``settle_interval`` until a probe is served by the
@@ -112,7 +113,12 @@ def wait_served_by_clone(
     floating IP whose probe answered without saying who served it (the backend cannot tell) or that the backend
     cannot reach. Returns one :class:`Settle` per floating IP; a caller fails the swap on
     one whose :attr:`Settle.data_plane_behind`.
+
+    ``back``: the floating IPs were just moved back to the source (a rollback), and the wait is for the source to
+    serve them again before the clone is deleted; "clone" and "source" swap roles (see :func:`wait_back_on_source`).
     """
+    toward, away = (source.id, clone_id) if back else (clone_id, source.id)
+    toward_name, away_name = ("source", "clone") if back else ("clone", "source")
     options = ctx.options
     clock = ctx.cloud.clock
     waits = {address: Settle(address, at) for address, at in answered.items()}
@@ -135,7 +141,7 @@ def wait_served_by_clone(
         ctx.check()
         for address, settle in list(pending.items()):
             probe = _probe(ctx, address, listener)
-            seen = judge(probe, source_id=source.id, clone_id=clone_id)
+            seen = judge(probe, source_id=away, clone_id=toward)
             settle.probes += 1
             settle.seen.append(seen)
             if seen == CLONE:  # when its connection was opened where the backend says, else now (an upper bound)
@@ -153,7 +159,9 @@ def wait_served_by_clone(
                 if seen == FAILED and probe is not None:
                     last_error[address] = probe.error or "failed"
                 elif seen == OTHER and probe is not None:
-                    last_error[address] = f"served by load balancer {probe.served_by}, neither source nor clone"
+                    last_error[address] = (
+                        f"served by load balancer {probe.served_by}, neither {away_name} nor {toward_name}"
+                    )
                 continue
             del pending[address]
         if not pending or clock.now() >= deadline:
@@ -162,11 +170,27 @@ def wait_served_by_clone(
     for address, settle in pending.items():
         settle.outcome = TIMED_OUT
         sources = settle.seen.count(SOURCE)
-        what = f"{sources} of {settle.probes} probe(s) still reached the source"
+        what = f"{sources} of {settle.probes} probe(s) still reached the {away_name}"
         if address in last_error:
             what += f"; last: {last_error[address]}"
-        settle.reason = f"no probe served by the clone within {options.settle_timeout:g} s ({what})"
+        settle.reason = f"no probe served by the {toward_name} within {options.settle_timeout:g} s ({what})"
         if not settle.data_plane_behind:  # nothing answered at all: the watch judges the clone's answers
             settle.outcome = UNKNOWN
             settle.reason = f"no probe answered within {options.settle_timeout:g} s ({what})"
     return list(waits.values())
+
+
+def wait_back_on_source(
+    ctx: SwapContext, source: LoadBalancer, clone_id: str, moved: Mapping[str, float | None], answering: Any
+) -> list[Settle]:
+    """After a rollback moved floating IPs back to the source, until new connections through each reach the
+    source again (bounded by ``settle_timeout``), so that deleting the clone next does not reset the connections
+    the data plane still sends it (it follows the API late in this direction too). ``answering``: the verify's
+    listeners (None: it did not run, nothing is probed). The outcome is only reported: the source serves either
+    way, and the clone is deleted after the wait. ``clone_served_at`` of each :class:`Settle` is when the source
+    served again.
+    """
+    if not moved:
+        return []
+    listed = list(answering) if isinstance(answering, list) else None
+    return wait_served_by_clone(ctx, source, clone_id, moved, answering=listed, back=True)

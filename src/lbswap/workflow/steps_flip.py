@@ -10,7 +10,7 @@ from lbswap.errors import FloatingIPHijacked, SwapFailed
 from lbswap.model import FloatingIP, LoadBalancer, from_json
 from lbswap.workflow.context import Step, SwapContext
 from lbswap.workflow.fips import Target, compare_and_swap, flip_targets, move_back
-from lbswap.workflow.settle import SERVED, wait_served_by_clone
+from lbswap.workflow.settle import SERVED, wait_back_on_source, wait_served_by_clone
 
 LOG = logging.getLogger(__name__)
 
@@ -55,14 +55,39 @@ class Flip(Step):
         ctx.emit(self.step, "info", f"{fip.floating_ip_address} -> clone")
         return flip
 
-    def revert(self, source: dict[str, Any], clone: dict[str, Any], result: Any = None, **kwargs: Any) -> None:
+    def revert(
+        self,
+        source: dict[str, Any],
+        clone: dict[str, Any],
+        result: Any = None,
+        verify: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         with self.reverting():
             src, dst = from_json(LoadBalancer, source), from_json(LoadBalancer, clone)
-            left = move_back(self.ctx, src, flip_targets(src, dst))
+            moved: dict[str, float] = {}
+            left = move_back(self.ctx, src, flip_targets(src, dst), moved)
             for what in left:
                 LOG.warning("%s: left floating IP %s alone", self.ctx.who, what)
             if left:
                 self.ctx.record_result("left_alone", left)
+            settle_back(self.ctx, self.step, src, dst.id, moved, (verify or {}).get("answering"))
+
+
+def settle_back(
+    ctx: SwapContext, step: str, source: LoadBalancer, clone_id: str, moved: dict[str, float], answering: Any
+) -> None:
+    """Before the clone is deleted, wait (bounded) until the floating IPs just moved back are served by the source
+    again: the data plane follows the API late, and a clone deleted before it did would reset new connections."""
+    settles = wait_back_on_source(ctx, source, clone_id, moved, answering)
+    if settles:
+        ctx.record_result("settle_back", [s.to_json() for s in settles])
+    for settle in settles:
+        if settle.outcome == SERVED and settle.api_answered_at is not None:
+            delay = (settle.clone_served_at or 0.0) - settle.api_answered_at
+            ctx.emit(step, "info", f"{settle.floating_ip_address}: the source served {delay:.2f} s after the API")
+        else:
+            ctx.emit(step, "info", f"{settle.floating_ip_address} back: {settle.outcome}: {settle.reason or ''}")
 
 
 class PostFlipCheck(Step):

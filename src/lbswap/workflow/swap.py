@@ -22,6 +22,7 @@ from lbswap.workflow import flows
 from lbswap.workflow.context import SwapContext
 from lbswap.workflow.fips import flip_targets, move_back
 from lbswap.workflow.results import Event
+from lbswap.workflow.steps_flip import settle_back
 from lbswap.workflow.waits import delete_clones, find_clones
 
 with warnings.catch_warnings():
@@ -274,10 +275,14 @@ class SwapDriver:
         clones = find_clones(self.ctx)
         if clones:
             clone = self.runner.cloud.read_graph(clones[0].id)
-            left = move_back(self.ctx, source, flip_targets(source, clone))
+            moved: dict[str, float] = {}
+            left = move_back(self.ctx, source, flip_targets(source, clone), moved)
             if left:
                 self.row.result["error"] = "left alone: " + "; ".join(left)
                 self.row.result["left_alone"] = left
+            verify = self.row.result.get("verify")
+            answering = verify.get("answering") if isinstance(verify, dict) else None
+            settle_back(self.ctx, "rollback", source, clone.id, moved, answering)
         delete_clones(self.ctx, "rollback")
         self.emit("rollback", "done", "")
         self.set(
