@@ -69,10 +69,11 @@ class CreateClone(Step):
     def execute(self, source: dict[str, Any]) -> str:
         with self.reporting():
             self.ctx.creating.take(self.ctx.lb_id)  # held until the clone is ready (WaitReady) or undone
-            # this swap's earlier clone (I6): the preflight's listing when it ran just before in this process (the
-            # swap's lease keeps anyone else from making one in between), else a listing of its own
+            # this swap's earlier clone (I6): the preflight's listing when it ran just before in this process and
+            # found none (the swap's lease keeps anyone else from making one in between), else a listing of its own
+            # (one it found may have been deleted by hand while this swap waited for a creation slot)
             listed, self.ctx.listed_clones = self.ctx.listed_clones, None
-            clones = list(listed) if listed is not None else find_clones(self.ctx)
+            clones = [] if listed == () else find_clones(self.ctx)
             existing = [c for c in clones if c.provisioning_status != "PENDING_DELETE"]
             if existing:
                 self.ctx.emit(self.step, "info", f"found clone {existing[0].id} from an earlier attempt")
