@@ -6,6 +6,7 @@ the step boundary, as a full disk is; `lbswap resume` continues once the server 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 from collections.abc import Callable
@@ -102,15 +103,10 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def taskflow_backend(path: Path, *, on_commit: Callable[[], None] | None = None) -> Any:
-    """taskflow's SQLAlchemy backend on ``path``, with a pooled engine and one ``Connection`` for its life.
-
-    taskflow by itself opens a new SQLite connection (NullPool) and builds a new ``Connection`` (new table
-    objects, so every statement is compiled again) for each storage operation: that was most of lbswap's CPU
-    per swap. The ``Connection`` holds no per-call state (each operation checks an engine connection out of
-    the pool), so sharing it between the threads of parallel swaps is safe. ``on_commit`` runs after each commit.
-    """
-    import sqlalchemy as sa
+@functools.cache
+def _shared_backend() -> Any:
+    """taskflow's SQLAlchemy backend with one ``Connection`` for its life (imported on first use: taskflow is slow
+    to import), closed with its engine."""
     from taskflow.persistence.backends import impl_sqlalchemy
 
     class Backend(impl_sqlalchemy.SQLAlchemyBackend):  # type: ignore[misc]
@@ -125,6 +121,19 @@ def taskflow_backend(path: Path, *, on_commit: Callable[[], None] | None = None)
             self._shared = None
             super().close()
             self.engine.dispose()
+
+    return Backend
+
+
+def taskflow_backend(path: Path, *, on_commit: Callable[[], None] | None = None) -> Any:
+    """taskflow's SQLAlchemy backend on ``path``, with a pooled engine and one ``Connection`` for its life.
+
+    taskflow by itself opens a new SQLite connection (NullPool) and builds a new ``Connection`` (new table
+    objects, so every statement is compiled again) for each storage operation: that was most of lbswap's CPU
+    per swap. The ``Connection`` holds no per-call state (each operation checks an engine connection out of
+    the pool), so sharing it between the threads of parallel swaps is safe. ``on_commit`` runs after each commit.
+    """
+    import sqlalchemy as sa
 
     engine = sa.create_engine(
         f"sqlite:///{path}",
@@ -135,7 +144,7 @@ def taskflow_backend(path: Path, *, on_commit: Callable[[], None] | None = None)
     sa.event.listen(engine, "connect", sqlite_pragmas)
     if on_commit is not None:  # the journal's crash test hook
         sa.event.listen(engine, "commit", lambda _conn: on_commit())
-    return Backend({"connection": f"sqlite:///{path}"}, engine=engine)
+    return _shared_backend()({"connection": f"sqlite:///{path}"}, engine=engine)
 
 
 def taskflow_server_backend(server: Server, *, on_commit: Callable[[], None] | None = None) -> Any:
@@ -143,20 +152,6 @@ def taskflow_server_backend(server: Server, *, on_commit: Callable[[], None] | N
     tables), pooled and with one ``Connection`` for its life as :func:`taskflow_backend`. Connections are
     checked before use (a server restarted is reconnected); the password is in the engine only."""
     import sqlalchemy as sa
-    from taskflow.persistence.backends import impl_sqlalchemy
-
-    class Backend(impl_sqlalchemy.SQLAlchemyBackend):  # type: ignore[misc]
-        _shared: Any = None
-
-        def get_connection(self) -> Any:
-            if self._shared is None:
-                self._shared = super().get_connection()
-            return self._shared
-
-        def close(self) -> None:
-            self._shared = None
-            super().close()
-            self.engine.dispose()
 
     engine = sa.create_engine(
         server.sqlalchemy_url(),
@@ -177,4 +172,4 @@ def taskflow_server_backend(server: Server, *, on_commit: Callable[[], None] | N
     sa.event.listen(engine, "connect", session)
     if on_commit is not None:  # the journal's crash test hook
         sa.event.listen(engine, "commit", lambda _conn: on_commit())
-    return Backend({"connection": server.shown()}, engine=engine)
+    return _shared_backend()({"connection": server.shown()}, engine=engine)

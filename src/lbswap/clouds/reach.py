@@ -114,9 +114,12 @@ def _udp(address: str, port: int, payload: bytes, timeout: float) -> ProbeResult
     return ProbeResult(ok=bool(data), error=None if data else "empty reply")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lbswap.clouds.reach ADDRESS PORT PROTOCOL [...]``: one probe, its result as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def probe_from_argv(
+    argv: Sequence[str] | None, description: str | None = None
+) -> tuple[argparse.Namespace, ProbeResult]:
+    """One probe as ``ADDRESS PORT PROTOCOL [--path P] [--host H] [--sni S] [--payload-hex X] [--timeout T]``
+    asks (the command line of this module and of the local backend's client probe): its arguments and result."""
+    parser = argparse.ArgumentParser(description=description or __doc__)
     parser.add_argument("address")
     parser.add_argument("port", type=int)
     parser.add_argument("protocol")
@@ -137,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload=payload,
         timeout=args.timeout,
     )
+    return args, result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lbswap.clouds.reach ADDRESS PORT PROTOCOL [...]``: one probe, its result as JSON."""
+    _args, result = probe_from_argv(argv)
     sys.stdout.write(json.dumps(dataclasses.asdict(result)) + "\n")
     return 0
 

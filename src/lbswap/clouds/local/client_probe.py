@@ -8,7 +8,6 @@ result, ``peer`` (None when no member answered with one) and ``peer_at`` (when t
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import socket
@@ -16,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from lbswap.clouds.reach import probe
+from lbswap.clouds.reach import probe_from_argv
 
 # the members speak HTTP on every listener the local backend has (HTTP and TCP)
 PEER_PROTOCOLS = ("HTTP", "TCP")
@@ -50,27 +49,7 @@ def parse_peer(response: bytes) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("address")
-    parser.add_argument("port", type=int)
-    parser.add_argument("protocol")
-    parser.add_argument("--path", default="/")
-    parser.add_argument("--host")
-    parser.add_argument("--sni")
-    parser.add_argument("--payload-hex")
-    parser.add_argument("--timeout", type=float, default=3.0)
-    args = parser.parse_args(argv)
-    payload = bytes.fromhex(args.payload_hex) if args.payload_hex else None
-    result = probe(
-        args.address,
-        args.port,
-        args.protocol,
-        path=args.path,
-        host=args.host,
-        sni=args.sni,
-        payload=payload,
-        timeout=args.timeout,
-    )
+    args, result = probe_from_argv(argv, __doc__)
     peer, peer_at = None, None
     if result.ok and args.protocol in PEER_PROTOCOLS:
         peer_at = time.time()  # the host's clock, which is the local backend's
