@@ -3,6 +3,7 @@ a password itself on a command line). Without them the scale-out tests skip, unl
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import secrets
@@ -83,21 +84,45 @@ class SharedJournal:
     def tables(self) -> set[str]:
         return {r[0] for r in self.query("SHOW TABLES")}
 
-    def write_free(self) -> bool:
-        """No process is inside a transaction on this journal (lbswap's, which lock lbswap_lock's row first,
-        or taskflow's): as on SQLite, where a process stopped outside a write holds no lock of the journal."""
+    def write_free(self, pid: int) -> bool:
+        """Process ``pid`` is inside no transaction on this journal (lbswap's, which lock lbswap_lock's row first,
+        or taskflow's): as on SQLite, where a process stopped outside a write holds no lock of the journal. Only
+        its own connections count (told by their client ports): the other processes go on working meanwhile."""
+        ports = _client_ports(pid)
         conn = self.connect()
         try:
             with conn.cursor() as cursor:
                 cursor.execute(
-                    "SELECT count(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p "
+                    "SELECT p.host FROM information_schema.innodb_trx t JOIN information_schema.processlist p "
                     "ON p.id = t.trx_mysql_thread_id WHERE p.db = %s AND p.id != CONNECTION_ID()",
                     (self.database,),
                 )
-                row = cursor.fetchone()
-                return bool(row and row[0] == 0)
+                hosts = [str(row[0]) for row in cursor.fetchall()]
         finally:
             conn.close()
+        return not any(host.rpartition(":")[2] in ports for host in hosts)
+
+
+def _client_ports(pid: int) -> set[str]:
+    """The local TCP ports of process ``pid``'s sockets (its connections to the database server)."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(str(int(fields[1].rpartition(":")[2], 16)))
+    return ports
 
 
 @pytest.fixture

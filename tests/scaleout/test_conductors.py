@@ -58,7 +58,7 @@ class SharedOperator(Operator):
         """SIGSTOP ``process`` outside the cloud's lock and outside a journal write transaction."""
         for _ in range(attempts):
             process.signal(signal.SIGSTOP)
-            if _cloud_lock_free(self.cloud_path) and self.shared.write_free():
+            if _cloud_lock_free(self.cloud_path) and self.shared.write_free(process.pid):
                 break
             process.signal(signal.SIGCONT)
             time.sleep(0.005)
