@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +54,23 @@ class SharedOperator(Operator):
         ]
 
     @contextlib.contextmanager
-    def paused(self, process: Process, attempts: int = 200) -> Iterator[None]:
-        """SIGSTOP ``process`` outside the cloud's lock and outside a journal write transaction."""
-        for _ in range(attempts):
+    def paused(
+        self, process: Process, attempts: int = 1000, ready: Callable[[], bool] = lambda: True
+    ) -> Iterator[None]:
+        """SIGSTOP ``process`` outside the cloud's lock and outside a journal write transaction, at a moment when
+        ``ready()`` (e.g. while it drives a swap)."""
+        busy = {"cloud": 0, "journal": 0, "not ready": 0}
+        for attempt in range(attempts):
             process.signal(signal.SIGSTOP)
-            if _cloud_lock_free(self.cloud_path) and self.shared.write_free(process.pid):
+            cloud_free = _cloud_lock_free(self.cloud_path)
+            journal_free = cloud_free and self.shared.write_free(process.pid)
+            if journal_free and ready():
                 break
+            busy["cloud" if not cloud_free else "journal" if not journal_free else "not ready"] += 1
             process.signal(signal.SIGCONT)
-            time.sleep(0.005)
+            time.sleep(0.005 + 0.02 * (attempt % 5))  # let it run on for different lengths of time
         else:
-            raise AssertionError(f"never found {process.args} outside a lock")
+            raise AssertionError(f"never found {process.args} outside a lock: {busy}")
         try:
             yield
         finally:
@@ -198,10 +205,11 @@ def test_conductors_survive_a_killed_and_a_stopped_one(
         killed.wait(10)
 
         # SIGSTOP another mid-swap until another conductor took its swap over (claim expired, lease lapsed)
-        paused_swaps = _wait("the second conductor to drive a swap", lambda: _driving(op, campaign_id, stopped))
-        with op.paused(stopped):
+        _wait("the second conductor to drive a swap", lambda: _driving(op, campaign_id, stopped))
+        with op.paused(stopped, ready=lambda: bool(_driving(op, campaign_id, stopped))):
             paused_at = time.monotonic()
-            paused_swaps = _driving(op, campaign_id, stopped) or paused_swaps
+            paused_swaps = _driving(op, campaign_id, stopped)
+            assert paused_swaps
             tokens = {lb: _leases(op, campaign_id)[lb][2] for lb in paused_swaps}
             _wait(
                 "another conductor to take the stopped conductor's swap over",
