@@ -97,7 +97,7 @@ def refuse_held_swaps(path: Location, campaign_id: str, *, stale_after: float = 
     """
     try:
         with _db(path) as db:
-            _rows, held, _fleet = _read(db, campaign_id)
+            held = _leases(db, campaign_id)
     except sqlite3.OperationalError as exc:
         raise StopSwap(f"journal {path}: cannot read the swaps' leases ({exc})") from None
     me, now = Holder.me(), time.time()
@@ -190,8 +190,13 @@ def _read(db: Database, campaign_id: str) -> tuple[list[_Row], dict[str, _LeaseR
             (campaign_id,),
         )
     ]
+    return rows, _leases(db, campaign_id), _fleet(db, campaign_id)
+
+
+def _leases(db: Database, campaign_id: str) -> dict[str, _LeaseRow]:
+    """The campaign's own lease and its swaps' leases."""
     prefix = campaign_id + SEP
-    leases = {  # the campaign's own lease and its swaps' leases
+    return {
         r[0]: _LeaseRow(
             r[0], Holder(r[1], int(r[2]), r[3]), float(r[4]), int(r[5]), float(r[6]), float(r[7]), bool(r[8])
         )
@@ -202,9 +207,13 @@ def _read(db: Database, campaign_id: str) -> tuple[list[_Row], dict[str, _LeaseR
             (len(prefix), prefix, campaign_id),
         )
     }
+
+
+def _fleet(db: Database, campaign_id: str) -> dict[str, Any]:
+    """The campaign's recorded fleet policy (canary, breaker, --parallel, --rate, --max-creating)."""
     options = db.execute("SELECT options FROM lbswap_campaigns WHERE id=?", (campaign_id,)).fetchone()
-    fleet = json.loads(options[0]).get("fleet", {}) if options else {}
-    return rows, leases, fleet
+    fleet: dict[str, Any] = json.loads(options[0]).get("fleet", {}) if options else {}
+    return fleet
 
 
 def peek(path: Location, campaign_id: str, *, stale_after: float) -> Callable[[str], Decision]:
@@ -264,7 +273,7 @@ def take_creation_slot(path: Location, lease: Lease, *, stale_after: float) -> b
     campaign_id, _sep, _lb = lease.campaign_id.partition(SEP)
     try:
         with _db(path) as connection, connection.write() as db:
-            _rows, leases, fleet = _read(db, campaign_id)
+            leases, fleet = _leases(db, campaign_id), _fleet(db, campaign_id)  # not the swap rows: polled often
             mine = leases.get(lease.campaign_id)
             if mine is None or mine.token != lease.token:
                 raise StopSwap(f"swap {lease.campaign_id}: this process lost its lease; it stopped")
