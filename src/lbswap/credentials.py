@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from lbswap.errors import ConfigError
@@ -63,6 +64,21 @@ class _Redact(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None and self.secret in str(record.exc_info[1]):
             record.exc_info, record.exc_text = None, None
         return True
+
+
+def choose_password(
+    url_password: str | None, env: Mapping[str, str], env_name: str, password_file: str | None, option: str
+) -> tuple[str | None, str]:
+    """A server's password and where it came from (``file``, ``env``, ``url`` or ``""``): the file given with
+    ``option`` first, then the environment variable ``env_name``, then the URL.
+
+    :raises ConfigError: the file is unreadable or others may read it.
+    """
+    if password_file:
+        return read_password(Path(password_file), option), "file"
+    if env.get(env_name):
+        return env[env_name], "env"
+    return url_password, "url" if url_password else ""
 
 
 def redact_logs(secret: str | None) -> None:

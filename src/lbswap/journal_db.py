@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from lbswap.credentials import masked_url, read_password, scrub
+from lbswap.credentials import choose_password, masked_url, scrub
 from lbswap.errors import ConfigError, StorageError
 
 PASSWORD_ENV = "LBSWAP_JOURNAL_PASSWORD"  # noqa: S105 - the name of the variable
@@ -143,11 +143,7 @@ def location(
         )
     if parts.query or "/" in database:
         raise ConfigError(f"--journal {masked_url(text)}: give only USER@HOST[:PORT]/DB, without options")
-    password, source = url_password, "url" if url_password else ""
-    if env.get(PASSWORD_ENV):
-        password, source = env[PASSWORD_ENV], "env"
-    if password_file:
-        password, source = read_password(Path(password_file), "--journal-password-file"), "file"
+    password, source = choose_password(url_password, env, PASSWORD_ENV, password_file, "--journal-password-file")
     return Server(parts.scheme, host, port or 3306, database, unquote(parts.username), password, source)
 
 

@@ -15,12 +15,11 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lbswap import credentials
-from lbswap.credentials import masked_url, read_password, scrub
+from lbswap.credentials import choose_password, masked_url, scrub
 from lbswap.errors import ConfigError
 
 LOG = logging.getLogger(__name__)
@@ -93,11 +92,7 @@ def parse(url: str, *, password_file: str | None = None, env: Mapping[str, str] 
     if path and not path.isdigit():
         raise ConfigError(f"--jobboard {masked_url(url)}: the database is a number (redis://HOST:PORT/0)")
     username = unquote(parts.username) if parts.username else None
-    password, source = url_password, "url" if url_password else ""
-    if env.get(PASSWORD_ENV):
-        password, source = env[PASSWORD_ENV], "env"
-    if password_file:
-        password, source = read_password(Path(password_file), "--jobboard-password-file"), "file"
+    password, source = choose_password(url_password, env, PASSWORD_ENV, password_file, "--jobboard-password-file")
     return Board(host, port, int(path or 0), username, password, source, tls=parts.scheme == "rediss")
 
 
