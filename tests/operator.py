@@ -65,6 +65,19 @@ class Process:
     def signal(self, sig: int) -> None:
         self.popen.send_signal(sig)
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGSTOP it and return once every thread of it is stopped.
+
+        A signal is delivered asynchronously: a process running on another core goes on until it next enters
+        the kernel, long enough to take a lock after a check that found it free.
+        """
+        self.signal(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not _all_threads_stopped(self.pid):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.args} not stopped {timeout} s after SIGSTOP")
+            time.sleep(0.001)
+
     def wait(self, timeout: float = 120) -> Finished:
         if self.finished is None:
             try:
@@ -209,7 +222,7 @@ class Operator:
         """SIGSTOP ``process`` at a moment it holds neither the cloud's lock nor a journal write transaction
         (a paused driver holds its lease, nothing else), and SIGCONT it afterwards."""
         for _ in range(attempts):
-            process.signal(signal.SIGSTOP)
+            process.stop()
             if _cloud_lock_free(self.cloud_path) and _journal_write_free(self.journal_path):
                 break
             process.signal(signal.SIGCONT)
@@ -220,6 +233,23 @@ class Operator:
             yield
         finally:
             process.signal(signal.SIGCONT)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is in the stopped state (``T`` in /proc; a vanished one counts as stopped)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
 
 
 def cloud_writes(path: Path) -> int:

@@ -61,7 +61,7 @@ class SharedOperator(Operator):
         ``ready()`` (e.g. while it drives a swap)."""
         busy = {"cloud": 0, "journal": 0, "not ready": 0}
         for attempt in range(attempts):
-            process.signal(signal.SIGSTOP)
+            process.stop()
             cloud_free = _cloud_lock_free(self.cloud_path)
             journal_free = cloud_free and self.shared.write_free(process.pid)
             if journal_free and ready():
