@@ -96,4 +96,7 @@ args=(-q -p no:cacheprovider -m scaleout tests/scaleout)
 if [ "${CI:-}" = "true" ]; then
   args+=(-rs)
 fi
-"$python" -m pytest "${args[@]}" "$@"
+# beside the plain Redis, a TLS-only one for rediss:// on LBSWAP_TEST_REDISS_PORT (default: the plain port + 10),
+# with a throwaway CA (scripts/with-tls-redis.sh: stopped and removed when the tests end)
+tls_port=${LBSWAP_TEST_REDISS_PORT:-$((port + 10))}
+bash scripts/with-tls-redis.sh "$tls_port" "$dir" "$python" -m pytest "${args[@]}" "$@"

@@ -1,5 +1,6 @@
-"""The Redis server and the MariaDB user scripts/test-scaleout.sh set up: their ports and password files (never
-a password itself on a command line). Without them the scale-out tests skip, unless CI=true, where they fail."""
+"""The Redis servers (plain and TLS) and the MariaDB user scripts/test-scaleout.sh set up: their ports and
+password files (never a password itself on a command line). Without them the scale-out tests skip, unless
+CI=true, where they fail."""
 
 from __future__ import annotations
 
@@ -40,6 +41,36 @@ def redis_board() -> Iterator[RedisBoard]:
             pytest.fail("no Redis server: run scripts/test-scaleout.sh")
         pytest.skip("no Redis server: run scripts/test-scaleout.sh")
     yield RedisBoard(int(port), Path(password_file), next(_dbs))
+
+
+@dataclass(frozen=True)
+class TlsBoard(RedisBoard):
+    """The TLS-only Redis (scripts/with-tls-redis.sh): its certificate signed by ``ca_file`` for 127.0.0.1;
+    ``other_ca_file`` signed nothing."""
+
+    ca_file: Path
+    other_ca_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"rediss://127.0.0.1:{self.port}/{self.db}"
+
+
+@pytest.fixture
+def tls_board() -> Iterator[TlsBoard]:
+    env = os.environ
+    needed = ("PORT", "PASSWORD_FILE", "CA_FILE", "OTHER_CA_FILE")
+    if not all(env.get(f"LBSWAP_TEST_REDISS_{name}") for name in needed):
+        if env.get("CI") == "true":
+            pytest.fail("no TLS Redis server: run scripts/test-scaleout.sh")
+        pytest.skip("no TLS Redis server: run scripts/test-scaleout.sh")
+    yield TlsBoard(
+        int(env["LBSWAP_TEST_REDISS_PORT"]),
+        Path(env["LBSWAP_TEST_REDISS_PASSWORD_FILE"]),
+        next(_dbs),
+        Path(env["LBSWAP_TEST_REDISS_CA_FILE"]),
+        Path(env["LBSWAP_TEST_REDISS_OTHER_CA_FILE"]),
+    )
 
 
 @dataclass(frozen=True)

@@ -131,10 +131,11 @@ def _swap_options(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> Output:
-    from lbswap.cli.conductor import run_on_jobboard
+    from lbswap.cli.conductor import jobboard_from, run_on_jobboard
     from lbswap.journal import Journal
     from lbswap.workflow.runner import new_campaign_id, run_campaign
 
+    board = jobboard_from(args) if args.jobboard else None  # its options checked before anything is read
     journal = Journal(journal_location(args))
     journal.backend  # noqa: B018 - taskflow's tables now, so that a full disk shows before anything changes
     with cloud_from(args) as cloud:
@@ -148,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> Output:
         if not args.yes:
             _confirm(plans, args)
         if args.jobboard or args.wait:  # scale-out: conductors drive the swaps (cli/conductor.py)
-            return run_on_jobboard(args, cloud, journal, plans)
+            return run_on_jobboard(args, cloud, journal, plans, board)
         campaign_id = new_campaign_id()
         with (
             stop_on_signals(lambda: [campaign_id]) as stop,

@@ -1,9 +1,10 @@
 """Scale-out commands: ``lbswap conductor`` and the ``--jobboard``/``--wait`` options of ``run``.
 
 ``lbswap run --jobboard redis://HOST:PORT[/DB]`` records the campaign in the journal and posts one job per swap
-on taskflow's Redis jobboard; ``lbswap conductor`` processes (any number, sharing the journal: on this host
-with a SQLite file, on several with ``--journal mysql+pymysql://...``) claim the jobs and drive the swaps
-with their own cloud credentials. The jobboard password comes from ``--jobboard-password-file`` (mode 0600)
+on taskflow's Redis jobboard (``rediss://``: over TLS, the server's certificate checked against
+``--jobboard-ca-file`` or the system's CAs); ``lbswap conductor`` processes (any number, sharing the journal:
+on this host with a SQLite file, on several with ``--journal mysql+pymysql://...``) claim the jobs and drive
+the swaps with their own cloud credentials. The jobboard password comes from ``--jobboard-password-file`` (mode 0600)
 or ``LBSWAP_JOBBOARD_PASSWORD``, the journal's from ``--journal-password-file`` or ``LBSWAP_JOURNAL_PASSWORD``;
 in a URL a password shows in the process list, so that form is discouraged. Neither is ever printed:
 addresses are shown masked.
@@ -42,18 +43,30 @@ def _board_options(group: Any, *, required: bool) -> None:
         "--jobboard",
         metavar="URL",
         required=required,
-        help="redis://HOST:PORT[/DB]: post one job per swap there (the password: LBSWAP_JOBBOARD_PASSWORD or "
-        "--jobboard-password-file; redis://:PASSWORD@... shows in the process list and is discouraged)",
+        help="redis://HOST:PORT[/DB], or rediss:// for TLS: post one job per swap there (the password: "
+        "LBSWAP_JOBBOARD_PASSWORD or --jobboard-password-file; redis://:PASSWORD@... shows in the process list and "
+        "is discouraged)",
     )
     group.add_argument(
         "--jobboard-password-file", metavar="FILE", help="the jobboard's password, in a file of mode 0600"
     )
+    group.add_argument(
+        "--jobboard-ca-file",
+        metavar="FILE",
+        help="with rediss://: the CA certificate(s), PEM, that the server's certificate is checked against "
+        "(default: the system's CAs; the certificate and its host name are always checked)",
+    )
 
 
-def _board(args: argparse.Namespace) -> Any:
+def jobboard_from(args: argparse.Namespace) -> Any:
+    """The jobboard ``--jobboard`` and its options name (a :class:`~lbswap.scaleout.board.Board`), its password
+    masked in every log line from now on.
+
+    :raises ConfigError: one line: a malformed URL, an unreadable password or CA file.
+    """
     from lbswap.scaleout.board import parse, redact_logs
 
-    board = parse(args.jobboard, password_file=args.jobboard_password_file)
+    board = parse(args.jobboard, password_file=args.jobboard_password_file, ca_file=args.jobboard_ca_file)
     redact_logs(board)
     if board.password_from == "url":  # noqa: S105 - where it came from
         LOG.warning(
@@ -63,15 +76,18 @@ def _board(args: argparse.Namespace) -> Any:
     return board
 
 
-def run_on_jobboard(args: argparse.Namespace, cloud: Any, journal: Any, plans: Sequence[Any]) -> cli.Output:
-    """``run --jobboard``: record, post, and with ``--wait`` follow until the campaign ended."""
+def run_on_jobboard(
+    args: argparse.Namespace, cloud: Any, journal: Any, plans: Sequence[Any], board: Any = None
+) -> cli.Output:
+    """``run --jobboard``: record, post, and with ``--wait`` follow until the campaign ended (``board``: the one
+    :func:`jobboard_from` made of ``args`` beforehand)."""
     from lbswap.cli.campaign_actions import _campaigns, _policy, _swap_options
     from lbswap.scaleout.campaign import counts, post_campaign, wait
     from lbswap.workflow.runner import status
 
     if not args.jobboard:
         raise BadInput("--wait follows a campaign the conductors drive: give --jobboard too")
-    board = _board(args)
+    board = board or jobboard_from(args)
     campaign_id, posted = post_campaign(cloud, journal, plans, _swap_options(args), _policy(args), board)
     print(
         f"campaign {campaign_id}: {posted} swap job(s) posted on jobboard {board.shown()}; `lbswap conductor` "
@@ -178,7 +194,7 @@ def cmd_conductor(args: argparse.Namespace) -> cli.Output:
     )
     if timing.stale_after <= timing.heartbeat * 2 or timing.claim_expiry <= timing.heartbeat * 2:
         raise BadInput("--heartbeat must be under half of --claim-expiry and of --lease-timeout")
-    board = _board(args)
+    board = jobboard_from(args)
     LOG.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     journal = Journal(journal_location(args))  # created when missing: conductors may start before any run
     with cloud_from(args) as cloud, connected(board) as jobboard, _stop_on_signals() as stop:
