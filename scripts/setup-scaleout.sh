@@ -9,6 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl)  # the throwaway CA of the TLS Redis (scripts/with-tls-redis.sh)
 dpkg-query -W -f='${Status}' mariadb-server 2>/dev/null | grep -q 'install ok installed' || need+=(mariadb-server)
 if ((${#need[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
