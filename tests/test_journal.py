@@ -332,6 +332,60 @@ def test_a_server_url_and_where_its_password_comes_from(tmp_path: Path) -> None:
         assert "hunter2" not in str(caught.value), wrong
 
 
+def test_a_postgresql_url_and_its_password() -> None:
+    from lbswap.journal_db import PostgreSQL, Server, location
+
+    bare = location("postgresql+psycopg://lbswap@db.example/fleet", env={})
+    assert bare == Server("postgresql+psycopg", "db.example", 5432, "fleet", "lbswap")
+    assert isinstance(bare, Server) and isinstance(bare.dialect, PostgreSQL)
+    in_url = location("postgresql+psycopg://lbswap:hunter2@db:6543/fleet", env={"LBSWAP_JOURNAL_PASSWORD": "s3cret"})
+    assert isinstance(in_url, Server) and (in_url.port, in_url.password, in_url.password_from) == (
+        6543,
+        "s3cret",
+        "env",
+    )
+    assert str(in_url) == "postgresql+psycopg://lbswap:***@db:6543/fleet"
+    url = in_url.sqlalchemy_url()
+    assert (url.drivername, url.password, dict(url.query)) == ("postgresql+psycopg", "s3cret", {})
+
+
+def test_each_server_reads_sqlites_words_in_its_own() -> None:
+    """The journal's statements are written once (SQLite's words); each server's dialect translates them."""
+    from lbswap.journal_db import MySQL, PostgreSQL
+
+    columns = {"lbswap_leases": {"campaign_id", "host", "token", "stale_after", "creating"}}.__getitem__
+    replace = "INSERT OR REPLACE INTO lbswap_leases (campaign_id, host, token) VALUES (?, ?, ?)"
+    assert MySQL().translate(replace, columns) == (
+        "REPLACE INTO lbswap_leases (campaign_id, host, token) VALUES (%s, %s, %s)"
+    )
+    # REPLACE's row on PostgreSQL: the columns given, the others back at their defaults
+    assert PostgreSQL().translate(replace, columns) == (
+        "INSERT INTO lbswap_leases (campaign_id, host, token) VALUES (%s, %s, %s) ON CONFLICT ON CONSTRAINT "
+        "lbswap_leases_pkey DO UPDATE SET campaign_id = EXCLUDED.campaign_id, host = EXCLUDED.host, "
+        "token = EXCLUDED.token, creating = DEFAULT, stale_after = DEFAULT"
+    )
+    ignore = "INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)"
+    assert MySQL().translate(ignore, columns) == "INSERT IGNORE INTO lbswap_meta VALUES ('schema_version', %s)"
+    assert PostgreSQL().translate(ignore, columns) == (
+        "INSERT INTO lbswap_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING"
+    )
+    select = "SELECT value FROM lbswap_meta WHERE `key`='v' AND value LIKE '5%'"
+    assert MySQL().translate(select, columns) == "SELECT value FROM lbswap_meta WHERE `key`='v' AND value LIKE '5%%'"
+    assert PostgreSQL().translate(select, columns) == (
+        """SELECT value FROM lbswap_meta WHERE "key"='v' AND value LIKE '5%%'"""
+    )
+    table = (
+        "CREATE TABLE IF NOT EXISTS t (a VARCHAR(9) NOT NULL, b DOUBLE NOT NULL, c LONGTEXT NOT NULL, "
+        "PRIMARY KEY (a), INDEX t_b (b, a))"
+    )
+    assert MySQL().create_table(table) == [table + " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"]
+    assert PostgreSQL().create_table(table) == [
+        "CREATE TABLE IF NOT EXISTS t (a VARCHAR(9) NOT NULL, b DOUBLE PRECISION NOT NULL, c TEXT NOT NULL, "
+        "PRIMARY KEY (a))",
+        "CREATE INDEX IF NOT EXISTS t_b ON t (b, a)",
+    ]
+
+
 def test_a_server_error_is_a_stop_without_the_password() -> None:
     from lbswap.journal_db import Server, ServerError
     from lbswap.journal_storage import write_failed

@@ -1,5 +1,6 @@
 """The campaign journal: taskflow's SQLAlchemy persistence plus lbswap's own tables, in one SQLite file or
-one database on a MariaDB/MySQL server shared by conductors on several hosts (:mod:`lbswap.journal_db`).
+one database on a MariaDB/MySQL or PostgreSQL server shared by conductors on several hosts
+(:mod:`lbswap.journal_db`).
 
 Taskflow keeps each swap's flow and atom states (what resume replays); lbswap's tables keep the campaigns,
 the per-swap results an operator reads, and the lock that stops two campaigns from taking one load balancer.
@@ -67,12 +68,13 @@ CREATE TABLE IF NOT EXISTS lbswap_leases (
     taken REAL NOT NULL, heartbeat REAL NOT NULL, token INTEGER NOT NULL,
     stale_after REAL NOT NULL DEFAULT 0, creating INTEGER NOT NULL DEFAULT 0);
 """
-# the same tables on a database server (created at the current schema: no server journal had schema 1); keys
-# compared byte for byte; ``lbswap_lock``'s one row is what a write transaction locks (journal_db.Database.write)
+# the same tables on a database server (created at the current schema: no server journal had schema 1), in
+# MariaDB's words (journal_db's dialect of each server translates them); ``lbswap_lock``'s one row is what a write
+# transaction locks (journal_db.Database.write)
 _SERVER_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lbswap_meta (`key` VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lbswap_lock (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
-    "INSERT IGNORE INTO lbswap_lock VALUES (1, 0)",
+    "INSERT OR IGNORE INTO lbswap_lock VALUES (1, 0)",
     "CREATE TABLE IF NOT EXISTS lbswap_campaigns (id VARCHAR(191) PRIMARY KEY, backend TEXT NOT NULL, "
     "created DOUBLE NOT NULL, options LONGTEXT NOT NULL, book_uuid VARCHAR(64) NOT NULL, "
     "cloud VARCHAR(1024) NOT NULL DEFAULT '')",
@@ -84,7 +86,6 @@ _SERVER_SCHEMA = (
     "pid INTEGER NOT NULL, proc_start VARCHAR(255) NOT NULL, taken DOUBLE NOT NULL, heartbeat DOUBLE NOT NULL, "
     "token INTEGER NOT NULL, stale_after DOUBLE NOT NULL DEFAULT 0, creating INTEGER NOT NULL DEFAULT 0)",
 )
-_SERVER_TABLE_OPTIONS = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 # schema 1 -> 2: the cloud a campaign belongs to (I10), and per-swap resume data kept apart from the result
 _MIGRATIONS = {
     2: (
@@ -123,7 +124,7 @@ class CampaignRow:
 
 class Journal:
     """One journal: a file (created with mode 0600 when missing) or a database on a server
-    (``mysql+pymysql://``, its tables created when missing).
+    (``mysql+pymysql://``, ``postgresql+psycopg://``; its tables created when missing).
 
     :raises JournalError: the file is not an lbswap journal, is corrupted, or was written by a newer lbswap.
     :raises StorageError: the file cannot be written, or the server cannot be reached or refuses the login.
@@ -176,10 +177,12 @@ class Journal:
                 self._check_version()
                 if not self._current():
                     for statement in _SERVER_SCHEMA:
-                        table = statement.startswith("CREATE TABLE")
-                        self._db.execute(statement + (_SERVER_TABLE_OPTIONS if table else ""))
+                        if statement.startswith("CREATE TABLE"):
+                            self._db.create_table(statement)
+                        else:
+                            self._db.execute(statement)
                     self._db.execute(
-                        "INSERT IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                        "INSERT OR IGNORE INTO lbswap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                     )
         except sqlite3.DatabaseError as exc:  # journal_db.ServerError: down, refused login, no such database
             raise storage_error(server, exc) from None

@@ -5,7 +5,6 @@ the step boundary, as a full disk is; `lbswap resume` continues once the server 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sqlite3
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lbswap.errors import JournalError, StopSwap, StorageError
-from lbswap.journal_db import IDLE_TRANSACTION_SECONDS, LOCK_WAIT_SECONDS, Server
+from lbswap.journal_db import STORAGE_WORDS, Server
 
 MIN_FREE_BYTES = 2 * 1024 * 1024  # below this a run does not start: a campaign must be able to record itself
 
@@ -25,11 +24,8 @@ _STORAGE_WORDS = (
     "read-only",
     "disk i/o",
     "unable to open",
-    # a journal's server lost or down (pymysql's words, under taskflow's and sqlalchemy's)
-    "lost connection to",
-    "server has gone away",
-    "can't connect to",
-    "lock wait timeout",
+    # a journal's server lost or down, or its lock waited for too long (the clients' words)
+    *STORAGE_WORDS,
 )
 
 
@@ -153,6 +149,7 @@ def taskflow_server_backend(server: Server, *, on_commit: Callable[[], None] | N
     checked before use (a server restarted is reconnected); the password is in the engine only."""
     import sqlalchemy as sa
 
+    dialect = server.dialect
     engine = sa.create_engine(
         server.sqlalchemy_url(),
         pool_size=8,
@@ -160,16 +157,9 @@ def taskflow_server_backend(server: Server, *, on_commit: Callable[[], None] | N
         pool_pre_ping=True,
         pool_recycle=3600,
         isolation_level="READ COMMITTED",
-        connect_args={"connect_timeout": 10, "read_timeout": LOCK_WAIT_SECONDS + 30},
+        connect_args=dialect.connect_args(),  # the same session as lbswap's own connections
     )
-
-    def session(dbapi_connection: Any, _record: Any) -> None:
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_SECONDS}")
-            with contextlib.suppress(Exception):  # MySQL has no such variable
-                cursor.execute(f"SET SESSION idle_transaction_timeout = {IDLE_TRANSACTION_SECONDS}")
-
-    sa.event.listen(engine, "connect", session)
+    sa.event.listen(engine, "connect", lambda dbapi_connection, _record: dialect.session(dbapi_connection))
     if on_commit is not None:  # the journal's crash test hook
         sa.event.listen(engine, "commit", lambda _conn: on_commit())
     return _shared_backend()({"connection": server.shown()}, engine=engine)

@@ -51,8 +51,9 @@ DESCRIPTION = f"""{SUMMARY}
 
 The cloud: --os-cloud NAME (clouds.yaml) or OS_CLOUD, or --backend fake:PATH | local[:DIR] |
 openstack[:CLOUD] (LBSWAP_BACKEND). The journal: --journal PATH (default
-$XDG_STATE_HOME/lbswap/journal.sqlite), or mysql+pymysql://USER@HOST[:PORT]/DB shared by conductors on
-several hosts. Global options go before or after the command."""
+$XDG_STATE_HOME/lbswap/journal.sqlite), or mysql+pymysql://USER@HOST[:PORT]/DB or
+postgresql+psycopg://USER@HOST[:PORT]/DB shared by conductors on several hosts. Global options go before or
+after the command."""
 
 
 class LbswapApp(App):
@@ -87,8 +88,9 @@ class LbswapApp(App):
         group.add_argument(
             "--journal",
             metavar="PATH|URL",
-            help="campaign journal: a SQLite file, or mysql+pymysql://USER@HOST[:PORT]/DB shared by conductors on "
-            "several hosts (its password: LBSWAP_JOURNAL_PASSWORD or --journal-password-file)",
+            help="campaign journal: a SQLite file, or mysql+pymysql://USER@HOST[:PORT]/DB or "
+            "postgresql+psycopg://USER@HOST[:PORT]/DB shared by conductors on several hosts (its password: "
+            "LBSWAP_JOURNAL_PASSWORD or --journal-password-file)",
         )
         group.add_argument(
             "--journal-password-file", metavar="FILE", help="the journal's database password, in a file of mode 0600"

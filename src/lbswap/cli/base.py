@@ -89,7 +89,9 @@ class _Settings:
             return
         group = parser.add_argument_group("lbswap")
         group.add_argument(
-            "--journal", metavar="PATH|URL", help="campaign journal (SQLite file, or mysql+pymysql://USER@HOST/DB)"
+            "--journal",
+            metavar="PATH|URL",
+            help="campaign journal (SQLite file, or mysql+pymysql://USER@HOST/DB or postgresql+psycopg://USER@HOST/DB)",
         )
         group.add_argument(
             "--journal-password-file", metavar="FILE", help="the journal's database password, in a file of mode 0600"

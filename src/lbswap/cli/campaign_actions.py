@@ -218,12 +218,14 @@ def journal_location(args: argparse.Namespace) -> Any:
     password_file = getattr(args, "journal_password_file", None)
     if not args.journal:
         if password_file:
-            raise BadInput("--journal-password-file goes with --journal mysql+pymysql://USER@HOST/DB")
+            raise BadInput(
+                "--journal-password-file goes with a server's --journal URL (mysql+pymysql://, postgresql+psycopg://)"
+            )
         return journal_path(args)
     where = location(args.journal, password_file=password_file)
     if not isinstance(where, Server):
         if password_file:
-            raise BadInput("--journal-password-file goes with --journal mysql+pymysql://USER@HOST/DB, not a file")
+            raise BadInput("--journal-password-file goes with a server's --journal URL, not a file")
         return where
     redact_logs(where.password)
     if where.password_from == "url":  # noqa: S105 - where it came from

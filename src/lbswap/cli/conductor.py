@@ -3,11 +3,11 @@
 ``lbswap run --jobboard redis://HOST:PORT[/DB]`` records the campaign in the journal and posts one job per swap
 on taskflow's Redis jobboard (``rediss://``: over TLS, the server's certificate checked against
 ``--jobboard-ca-file`` or the system's CAs); ``lbswap conductor`` processes (any number, sharing the journal:
-on this host with a SQLite file, on several with ``--journal mysql+pymysql://...``) claim the jobs and drive
-the swaps with their own cloud credentials. The jobboard password comes from ``--jobboard-password-file`` (mode 0600)
-or ``LBSWAP_JOBBOARD_PASSWORD``, the journal's from ``--journal-password-file`` or ``LBSWAP_JOURNAL_PASSWORD``;
-in a URL a password shows in the process list, so that form is discouraged. Neither is ever printed:
-addresses are shown masked.
+on this host with a SQLite file, on several with ``--journal mysql+pymysql://...`` or
+``postgresql+psycopg://...``) claim the jobs and drive the swaps with their own cloud credentials. The jobboard
+password comes from ``--jobboard-password-file`` (mode 0600) or ``LBSWAP_JOBBOARD_PASSWORD``, the journal's from
+``--journal-password-file`` or ``LBSWAP_JOURNAL_PASSWORD``; in a URL a password shows in the process list, so
+that form is discouraged. Neither is ever printed: addresses are shown masked.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ class Conductor(DocumentCommand):
     """Claim swap jobs from the jobboard and drive them, until SIGTERM or SIGINT. Changes the cloud.
 
     Any number of conductors share the journal (--journal: a file on this host, or mysql+pymysql://USER@HOST/DB
-    for conductors on several hosts) and the jobboard; each drives the
+    or postgresql+psycopg://USER@HOST/DB for conductors on several hosts) and the jobboard; each drives the
     swaps of the campaigns made on its own cloud (--os-cloud/--cloud/--backend) and leaves the others' jobs
     on the board. The campaign's canary, circuit breaker and --parallel hold across all conductors. A
     conductor that dies is replaced: its claim expires (--claim-expiry) and another conductor continues its
