@@ -4,29 +4,13 @@
 # Idempotent. haproxy and keepalived are never started as services: lbswap runs them per namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
+. scripts/lib/apt.sh
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup-dataplane: needs root (network namespaces, nftables)" >&2
   exit 1
 fi
-need=()
-for pkg in haproxy nftables iproute2 conntrack keepalived iputils-arping procps kmod; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
-done
-if ((${#need[@]})); then
-  # the packages' postinst scripts must not start haproxy/keepalived as services
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod +x "$policy"
-    created_policy=1
-  fi
-  $APT update
-  $APT install --no-install-recommends "${need[@]}"
-  if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
-fi
+mapfile -t need < <(apt_missing haproxy nftables iproute2 conntrack keepalived iputils-arping procps kmod)
+apt_install --no-start "${need[@]}" # their postinst scripts must not start haproxy/keepalived as services
 # a service started anyway by a package script (no systemd here, but be sure) must not hold ports
 for svc in haproxy keepalived; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then

@@ -8,17 +8,11 @@
 # Neutron and Octavia APIs, is in the stack's virtualenv (scripts/setup-openstack.sh). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
+. scripts/lib/apt.sh
 bash scripts/setup-openstack.sh
-need=()
-for pkg in haproxy keepalived iproute2 util-linux curl openssl socat openvswitch-switch ethtool iptables conntrack; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
-done
-if ((${#need[@]})); then
-  $APT update
-  $APT install --no-install-recommends "${need[@]}"
-fi
+mapfile -t need < <(apt_missing haproxy keepalived iproute2 util-linux curl openssl socat openvswitch-switch ethtool \
+  iptables conntrack)
+apt_install "${need[@]}"
 # the agent must not import a dependency the pins do not cover
 VENV="${LBSWAP_STACK_DIR:-/opt/lbswap-stack}/venv"
 "$VENV/bin/python" -c 'import octavia.cmd.agent, pyroute2, flask, gunicorn' 2>/dev/null \

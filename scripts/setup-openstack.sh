@@ -3,17 +3,10 @@
 # Octavia and Neutron API servers (pinned in scripts/openstack-constraints.txt). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
+. scripts/lib/apt.sh
 STACK_DIR=${LBSWAP_STACK_DIR:-/opt/lbswap-stack}
-need=()
-for pkg in mariadb-server rabbitmq-server openssl curl python3-venv; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
-done
-if ((${#need[@]})); then
-  $APT update
-  $APT install --no-install-recommends "${need[@]}"
-fi
+mapfile -t need < <(apt_missing mariadb-server rabbitmq-server openssl curl python3-venv)
+apt_install "${need[@]}"
 mkdir -p "$STACK_DIR"
 if [ ! -x "$STACK_DIR/venv/bin/python" ]; then
   python3 -m venv "$STACK_DIR/venv"

@@ -7,30 +7,14 @@
 # Idempotent; run after scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
+. scripts/lib/apt.sh
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v openssl >/dev/null || need+=(openssl)  # the throwaway CA of the TLS Redis (scripts/with-tls-redis.sh)
 dpkg-query -W -f='${Status}' mariadb-server 2>/dev/null | grep -q 'install ok installed' || need+=(mariadb-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
-if ((${#need[@]})); then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-scaleout: installing ${need[*]} needs root" >&2
-    exit 1
-  fi
-  # the packages' postinst must not start their services (redis would hold port 6379, PostgreSQL 5432)
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod +x "$policy"
-    created_policy=1
-  fi
-  $APT update
-  $APT install --no-install-recommends "${need[@]}"
-  if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
-fi
+# their postinst must not start their services (redis would hold port 6379, PostgreSQL 5432)
+apt_install --no-start "${need[@]}"
 .venv/bin/python -m pip install -q -c constraints.txt -e '.[test,scaleout]'
 echo "setup-scaleout: $(redis-server --version | cut -d' ' -f1-3), $(mysqld --version 2>/dev/null | cut -d' ' -f2-4)," \
   "python redis $(.venv/bin/python -c 'import redis; print(redis.__version__)')," \

@@ -3,16 +3,12 @@
 # Idempotent. Tier-specific setup lives in scripts/setup-openstack.sh and scripts/setup-dataplane.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-APT="apt-get -y -q -o DPkg::Lock::Timeout=600"
+. scripts/lib/apt.sh
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v git >/dev/null || need+=(git)
-if ((${#need[@]})); then
-  $APT update
-  $APT install --no-install-recommends "${need[@]}"
-fi
+apt_install "${need[@]}"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
