@@ -107,25 +107,23 @@ def swaps_of(stdout: str) -> list[dict[str, Any]]:
     return [swap for campaign in campaigns for swap in campaign["swaps"]]
 
 
-def clone_created(lbapi: Any, source_id: str) -> bool:
-    return any(lb.id != source_id and lb.name.startswith("lcs-web") for lb in lbapi.load_balancers())
+def clone_created(lbapi: Any, known: set[str]) -> bool:
+    return any(lb.id not in known for lb in lbapi.load_balancers())
 
 
 def run_swap(
-    cloud: Cloud, cmd: list[str], env: dict[str, str], source_id: str, *, kill: bool
+    cloud: Cloud, cmd: list[str], env: dict[str, str], source_id: str, known: set[str], *, kill: bool
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
     """``lbswap run`` to the end, or SIGKILLed once the clone exists and then ``lbswap resume`` to the end."""
     run = [*cmd, "run", "--lb", source_id, "--force", "--strategy", "fip-swap", "--drain-timeout", "5"]
-    run += ["--watch", "5", "--yes", "-f", "json"]
+    run += ["--watch", "3", "--yes", "-f", "json"]
     if not kill:
         return subprocess.run(run, env=env, capture_output=True, text=True, timeout=SWAP_TIMEOUT, check=False), {}
     started = time.monotonic()
     with subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
         try:
-            wait_until(
-                "the clone created",
-                lambda: proc.poll() is not None or clone_created(cloud.conn.load_balancer, source_id),
-            )
+            lbapi = cloud.conn.load_balancer
+            wait_until("the clone created", lambda: proc.poll() is not None or clone_created(lbapi, known))
             assert proc.poll() is None, f"lbswap ended ({proc.returncode}) before the clone existed"
             proc.send_signal(signal.SIGKILL)
         finally:
@@ -137,46 +135,50 @@ def run_swap(
     return done, {"lbswap killed (SIGKILL) after": f"{killed:.1f} s, once the clone existed"}
 
 
-@pytest.mark.parametrize("kill", [False, True], ids=["run", "killed-then-resumed"])
-def test_lbswap_swaps_a_load_balancer_behind_a_floating_ip_without_failed_connections(
-    cloud: Cloud, echo_member: Member, external_client: Guest, tmp_path: Path, kill: bool
-) -> None:
-    net, lbapi = cloud.conn.network, cloud.conn.load_balancer
-    figures: dict[str, str] = {}
-    started = time.monotonic()
-    source = create_http_lb(cloud, "lcs-web", echo_member.guest, "-s")
-    fip = None
-    lb_ids = [source.id]
-    env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": str(tmp_path / "state")}
-    try:
-        wait_lb_online(cloud, source.id)
-        figures["source ACTIVE and ONLINE"] = f"{time.monotonic() - started:.1f} s"
-        (source_amp,) = vrrp_ips(cloud, source.id)
-        fip = net.create_ip(floating_network_id=cloud.info["external_network_id"], port_id=source.vip_port_id)
-        address = fip.floating_ip_address
-        source_answer = f"member {echo_member.name} peer {source_amp}"
-        wait_until("the source through the floating IP", lambda: http_get(external_client, address) == source_answer)
+@dataclass
+class Stage:
+    """One swap of the chain: the load balancer behind the floating IP, swapped to a clone."""
 
-        runner = Probe(external_client, address, tmp_path / "probe.json")
+    cloud: Cloud
+    member: Member
+    client: Guest
+    address: str
+    fip_id: str
+    tmp: Path
+    known: set[str]  # every load balancer this test made (the cleanup's list)
+
+    def swap(self, source_id: str, *, kill: bool) -> tuple[str, dict[str, str]]:
+        """Swap ``source_id`` with a real lbswap process under the probe; the checks of the module doc. Returns
+        the clone's id and the figures."""
+        net, lbapi, cloud = self.cloud.conn.network, self.cloud.conn.load_balancer, self.cloud
+        tmp = self.tmp / ("resumed" if kill else "run")
+        tmp.mkdir()
+        env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": str(tmp / "state")}
+        figures: dict[str, str] = {}
+        assert cloud.lb(source_id).operating_status == "ONLINE"  # from real heartbeats
+        (source_amp,) = vrrp_ips(cloud, source_id)
+        source_answer = f"member {self.member.name} peer {source_amp}"
+        wait_until("the source through the floating IP", lambda: http_get(self.client, self.address) == source_answer)
+        cmd = lbswap_cmd(self.client, tmp / "j.sqlite")
+        runner = Probe(self.client, self.address, tmp / "probe.json")
         try:
             # the offset between the wall clock (lbswap's, in its result) and the probe's monotonic clock
             offset = time.time() - time.monotonic()
-            swap_started = time.monotonic()
-            cmd = lbswap_cmd(external_client, tmp_path / "j.sqlite")
-            run, more = run_swap(cloud, cmd, env, source.id, kill=kill)
-            swap_seconds = time.monotonic() - swap_started
+            started = time.monotonic()
+            run, figures = run_swap(cloud, cmd, env, source_id, self.known | {source_id}, kill=kill)
+            swap_seconds = time.monotonic() - started
             time.sleep(1.0)  # new connections through the floating IP after lbswap ended, too
             records = runner.stop()
         finally:
             runner.kill()
-        (tmp_path / "result.json").write_text(run.stdout)
+            self.known.update(lb.id for lb in lbapi.load_balancers())
+        (tmp / "result.json").write_text(run.stdout)
         assert run.returncode == 0, f"lbswap: {run.returncode}\n{run.stderr[-3000:]}\n{run.stdout[-3000:]}"
         (swap,) = swaps_of(run.stdout)
         assert swap["state"] == "done", swap
         clone_id = swap["clone_id"]
-        lb_ids.append(clone_id)
         (clone_amp,) = vrrp_ips(cloud, clone_id)
-        clone_answer = f"member {echo_member.name} peer {clone_amp}"
+        clone_answer = f"member {self.member.name} peer {clone_amp}"
 
         (settle,) = swap["settle"]
         assert settle["outcome"] == "served by the clone", settle  # the backend's served_by, from the namespace
@@ -185,9 +187,13 @@ def test_lbswap_swaps_a_load_balancer_behind_a_floating_ip_without_failed_connec
         move = probe.analyze(records, clone_answer, api_answered)
         answers = {r.answer for r in records if r.ok}
         assert answers <= {source_answer, clone_answer}, answers - {source_answer, clone_answer}
-        figures.update(more)
         what = "lbswap resume (after the kill)" if kill else "lbswap run"
         figures[f"{what}: plan, clone, verify, flip, settle, drain, delete"] = f"{swap_seconds:.1f} s"
+        steps = swap["steps"]
+        figures["of which clone ready, verify, retire"] = (
+            f"{steps['wait-ready']['seconds']:.1f} s, {steps['verify']['seconds']:.1f} s, "
+            f"{steps['retire']['seconds']:.1f} s"
+        )
         figures["probe"] = f"{move.connections} new connections at {PROBE_RATE:.0f}/s"
         figures["failed connections"] = str(move.failed)
         figures["longest gap between answers"] = f"{move.longest_gap * 1000:.0f} ms"
@@ -204,36 +210,62 @@ def test_lbswap_swaps_a_load_balancer_behind_a_floating_ip_without_failed_connec
         assert swap["verify"] and swap["verify"].get("answering"), swap["verify"]  # probed from the namespace
 
         # the source is gone, the floating IP on the clone's VIP port, the clone ONLINE from heartbeats
-        wait_until("the source deleted", lambda: lbapi.find_load_balancer(source.id) is None, timeout=60)
+        wait_until("the source deleted", lambda: lbapi.find_load_balancer(source_id) is None, timeout=60)
         clone = cloud.lb(clone_id)
-        assert net.get_ip(fip.id).port_id == clone.vip_port_id
+        assert net.get_ip(self.fip_id).port_id == clone.vip_port_id
         assert clone.provisioning_status == "ACTIVE"
         wait_until("the clone ONLINE", lambda: cloud.lb(clone_id).operating_status == "ONLINE", timeout=30)
-        assert http_get(external_client, address) == clone_answer
+        assert http_get(self.client, self.address) == clone_answer
         status = subprocess.run(
             [*cmd, "status", "-f", "json"], env=env, capture_output=True, text=True, timeout=60, check=False
         )
         assert [s["state"] for s in swaps_of(status.stdout)] == ["done"], status.stdout
-        if not kill:
-            figures.update(octavia_failover(cloud, clone_id, external_client, address, tmp_path))
+        return clone_id, figures
+
+
+def test_lbswap_swaps_behind_a_floating_ip_without_failed_connections_also_when_killed_and_resumed(
+    cloud: Cloud, echo_member: Member, external_client: Guest, tmp_path: Path
+) -> None:
+    """A chain on one floating IP: the source swapped by `lbswap run`; its clone swapped again by a `lbswap run`
+    SIGKILLed once the next clone exists, then `lbswap resume`; then, for comparison, Octavia's own failover of
+    the last clone under the same probe."""
+    net, lbapi = cloud.conn.network, cloud.conn.load_balancer
+    started = time.monotonic()
+    source = create_http_lb(cloud, "lcs-web", echo_member.guest, "-s")
+    known = {source.id}
+    fip = None
+    tables: list[tuple[str, dict[str, str]]] = []
+    try:
+        wait_lb_online(cloud, source.id)
+        setup = {"source ACTIVE and ONLINE": f"{time.monotonic() - started:.1f} s"}
+        tables.append(("the source", setup))
+        fip = net.create_ip(floating_network_id=cloud.info["external_network_id"], port_id=source.vip_port_id)
+        stage = Stage(cloud, echo_member, external_client, fip.floating_ip_address, fip.id, tmp_path, known)
+        clone_id, figures = stage.swap(source.id, kill=False)
+        tables.append(("lbswap's fip-swap through the openstack backend (run)", figures))
+        last_id, figures = stage.swap(clone_id, kill=True)
+        tables.append(("the clone swapped again, lbswap killed then resumed", figures))
+        tables.append(("Octavia's own failover of the last clone, same probe", octavia_failover(cloud, last_id, stage)))
     finally:
         if fip is not None:
             net.delete_ip(fip, ignore_missing=True)
-        clones = [lb.id for lb in lbapi.load_balancers() if lb.id not in lb_ids and lb.name.startswith("lcs-web")]
-        for lb_id in lb_ids + clones:
+        known.update(lb.id for lb in lbapi.load_balancers() if lb.name.startswith("lcs-web"))
+        for lb_id in known:
             lbapi.delete_load_balancer(lb_id, cascade=True, ignore_missing=True)
-        for lb_id in lb_ids + clones:
+        for lb_id in known:
             wait_until("deleted", lambda lb_id=lb_id: lbapi.find_load_balancer(lb_id) is None)
-    width = max(len(k) for k in figures)
-    print(f"\nlocal cloud, lbswap's fip-swap through the openstack backend ({'killed, resumed' if kill else 'run'}):")
-    for key, value in figures.items():
-        print(f"  {key:<{width}}  {value}")
+        for title, figures in tables:
+            width = max(len(k) for k in figures)
+            print(f"\nlocal cloud, {title}:")
+            for key, value in figures.items():
+                print(f"  {key:<{width}}  {value}")
 
 
-def octavia_failover(cloud: Cloud, lb_id: str, client: Guest, address: str, tmp_path: Path) -> dict[str, str]:
+def octavia_failover(cloud: Cloud, lb_id: str, stage: Stage) -> dict[str, str]:
     """For comparison: Octavia's own failover of the (SINGLE) load balancer behind the floating IP, the same probe
     opening new connections through it: its figures (measured, not asserted: a SINGLE amphora is replaced)."""
-    runner = Probe(client, address, tmp_path / "failover.json")
+    client, address = stage.client, stage.address
+    runner = Probe(client, address, stage.tmp / "failover.json")
     try:
         time.sleep(1.0)
         started = time.monotonic()
@@ -251,8 +283,8 @@ def octavia_failover(cloud: Cloud, lb_id: str, client: Guest, address: str, tmp_
     failed = [r for r in records if not r.ok]
     outage = f" (from {failed[0].start - started:.1f} s to {failed[-1].end - started:.1f} s)" if failed else ""
     return {
-        "Octavia failover: probe": f"{len(records)} new connections at {PROBE_RATE:.0f}/s",
-        "Octavia failover: failed connections": f"{move.failed}{outage}",
-        "Octavia failover: longest gap between answers": f"{move.longest_gap:.1f} s",
-        "Octavia failover: API -> ACTIVE": f"{active:.1f} s",
+        "probe": f"{len(records)} new connections at {PROBE_RATE:.0f}/s",
+        "failed connections": f"{move.failed}{outage}",
+        "longest gap between answers": f"{move.longest_gap:.1f} s",
+        "failover API -> ACTIVE": f"{active:.1f} s",
     }
