@@ -87,6 +87,8 @@ def test_a_probe_from_the_namespace_is_served_by_the_live_amphora_with_the_addre
     amps = [
         {"vrrp_ip": "10.252.0.17", "status": "ALLOCATED", "loadbalancer_id": "lb-clone", "updated_at": "2026-01-01"},
         {"vrrp_ip": "10.252.0.17", "status": "DELETED", "loadbalancer_id": "lb-old", "updated_at": "2026-02-01"},
+        # an API that ignored the filter lists every amphora: the others do not count
+        {"vrrp_ip": "10.252.0.99", "status": "ALLOCATED", "loadbalancer_id": "lb-other", "updated_at": "2026-03-01"},
     ]
     cloud = make_cloud("prod", "lcx-1", {"vrrp_ip=10.252.0.17": amps})
     result = cloud.probe_listener("10.253.0.9", 80, "HTTP", host="web", timeout=2.0)
@@ -100,8 +102,12 @@ def test_a_member_port_address_is_found_through_neutron_and_the_amphora_of_its_s
 ) -> None:
     monkeypatch.setattr(peer_probe, "in_netns", lambda netns, args, timeout: dict(ANSWER))
     octavia = {
-        "ports": [{"id": "p1", "device_id": "server-1"}],
-        "compute_id=server-1": [{"status": "ALLOCATED", "loadbalancer_id": "lb-source"}],
+        "ports": [
+            {"id": "p1", "device_id": "server-1", "fixed_ips": [{"ip_address": "10.252.0.17"}]},
+            {"id": "p2", "device_id": "server-2", "fixed_ips": [{"ip_address": "10.252.0.18"}]},  # ignored filter
+        ],
+        "compute_id=server-1": [{"compute_id": "server-1", "status": "ALLOCATED", "loadbalancer_id": "lb-source"}],
+        "compute_id=server-2": [{"compute_id": "server-2", "status": "ALLOCATED", "loadbalancer_id": "lb-other"}],
     }
     cloud = make_cloud("prod", "lcx-1", octavia)
     assert cloud.probe_listener("10.253.0.9", 80, "HTTP").served_by == "lb-source"

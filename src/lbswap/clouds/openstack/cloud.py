@@ -262,18 +262,18 @@ class OpenStackCloud(GraphReader, Preflight):
         API is not readable. A live amphora before a deleted one that had the address earlier."""
         if self._amphorae_forbidden:
             return None
-        try:
+        try:  # the filters narrow the lists; the answers are checked too (an API that ignored one lists all)
             amps = self._list("/octavia/amphorae", "amphorae", f"amphora at {address}", vrrp_ip=address)
-            if not any(a.get("vrrp_ip") == address for a in amps):
+            amps = [a for a in amps if a.get("vrrp_ip") == address]
+            if not amps:
                 params = {"fixed_ips": f"ip_address={address}"}
                 ports = self._neutron("GET", "/ports", f"port at {address}", params=params)["ports"]
+                servers = {p["device_id"] for p in ports if p.get("device_id") and _has_ip(p, address)}
                 amps = [
                     amp
-                    for port in ports
-                    if port.get("device_id")
-                    for amp in self._list(
-                        "/octavia/amphorae", "amphorae", f"amphora {port['device_id']}", compute_id=port["device_id"]
-                    )
+                    for server in sorted(servers)
+                    for amp in self._list("/octavia/amphorae", "amphorae", f"amphora {server}", compute_id=server)
+                    if amp.get("compute_id") == server
                 ]
         except CloudError as exc:
             if exc.status_code == 403:  # admin only, as in list_amphorae
@@ -282,3 +282,7 @@ class OpenStackCloud(GraphReader, Preflight):
             return None
         amps.sort(key=lambda a: (a.get("status") != "DELETED", a.get("updated_at") or a.get("created_at") or ""))
         return str(amps[-1]["loadbalancer_id"]) if amps and amps[-1].get("loadbalancer_id") else None
+
+
+def _has_ip(port: Mapping[str, Any], address: str) -> bool:
+    return any(ip.get("ip_address") == address for ip in port.get("fixed_ips") or ())
