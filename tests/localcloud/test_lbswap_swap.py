@@ -1,12 +1,19 @@
-"""lbswap's own ``openstack`` backend end to end on the local cloud, with real packets: a ``lbswap run`` process
-swaps a SINGLE HTTP load balancer (real Octavia, namespace amphorae) behind a floating IP served by Neutron's L3
-agent, while a probe in the external client's namespace opens new connections through the floating IP.
+"""lbswap's own ``openstack`` backend end to end on the local cloud, with real packets: ``lbswap run`` processes
+swap a SINGLE HTTP load balancer (real Octavia, namespace amphorae) behind a floating IP served by Neutron's L3
+agent, while a probe in the external client's namespace opens new connections through the floating IP at 150/s.
 
 The backend probes from that namespace too (``--backend openstack:lbswap-localcloud?probe-netns=NS``): the verify
 through a temporary floating IP and the post-flip settle wait. The member echoes the address it saw (the amphora
 that forwarded the connection), so every answer names an amphora, which Octavia's amphora API maps to its load
 balancer: the probe shows when new connections moved to the clone, and the backend's ``served_by`` tells the
-settle wait the same. Prints the figures it measured."""
+settle wait the same.
+
+One chain on one floating IP (one source to create, not three): a swap by ``lbswap run``; a second swap of the
+clone whose ``lbswap run`` is SIGKILLed once its clone exists, finished by ``lbswap resume`` (the campaign's own
+backend spec from the journal, probe-netns included); then Octavia's own failover of the last clone under the same
+probe, measured beside them. Each swap: 0 failed new connections, new connections served by the clone's amphora
+after the flip (not before it), the source deleted, the floating IP on the clone's VIP port, ONLINE from
+heartbeats before and after, the journal says done. Prints the figures it measured."""
 
 from __future__ import annotations
 
