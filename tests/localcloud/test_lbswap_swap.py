@@ -90,8 +90,8 @@ class Probe:
         assert self.proc.stdout.readline().strip() == "ready"
 
     def stop(self) -> list[probe.Record]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # `ip netns exec` execs the probe: this is its pid
+        assert self.proc.poll() is None, f"the probe ended by itself (after {probe.MAX_DURATION:.0f} s?) too early"
+        self.proc.send_signal(signal.SIGTERM)  # `ip netns exec` execs the probe: this is its pid
         assert self.proc.wait(timeout=30) == 0
         return probe.load(self.out)
 
