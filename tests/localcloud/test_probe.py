@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from lbswap.localcloud.probe import Record, analyze, get, load, main
+from lbswap.localcloud.probe import Record, analyze, get, load, main, probe
 
 
 def rec(start: float, answer: str, *, ok: bool = True, took: float = 0.005) -> Record:
@@ -55,3 +57,17 @@ def test_the_probe_refuses_to_run_in_the_hosts_namespace(tmp_path: Path) -> None
     with pytest.raises(SystemExit):  # tier 1 runs in the host's namespace: no connection is opened
         main(["192.0.2.1", "--out", str(tmp_path / "out.json"), "--duration", "1"])
     assert not (tmp_path / "out.json").exists()
+
+
+def test_a_stop_ends_the_probe_early_with_the_records_of_the_connections_it_opened() -> None:
+    stop = threading.Event()
+    stop.set()  # before the first connection: none is opened, however long the duration
+    assert probe("127.0.0.1", 9, rate=100.0, duration=300.0, stop=stop) == []
+    stop = threading.Event()
+    timer = threading.Timer(0.25, stop.set)
+    timer.start()
+    started = time.monotonic()
+    records = probe("127.0.0.1", 9, rate=20.0, duration=300.0, stop=stop)  # refused at once: the discard port
+    assert time.monotonic() - started < 5.0  # not 300 s
+    assert 2 <= len(records) <= 10 and not any(r.ok for r in records)
+    assert all(r.start < started + 1.0 for r in records)

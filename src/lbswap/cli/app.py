@@ -83,7 +83,7 @@ class LbswapApp(App):
         group.add_argument(
             "--backend",
             metavar="SPEC",
-            help="fake:PATH | local[:STATE_DIR] | openstack[:CLOUD] (env LBSWAP_BACKEND; default local)",
+            help="fake:PATH | local[:STATE_DIR] | openstack[:CLOUD][?probe-netns=NS] (env LBSWAP_BACKEND; def. local)",
         )
         group.add_argument(
             "--journal",

@@ -1,7 +1,8 @@
 """Backends behind the Cloud protocol, opened from a spec string.
 
 ``fake:PATH`` (file-backed simulator), ``local[:STATE_DIR]`` (real data plane on this host),
-``openstack[:CLOUD]`` (openstacksdk; the cloud name falls back to ``OS_CLOUD``). Every cloud opened here retries
+``openstack[:CLOUD][?probe-netns=NS]`` (openstacksdk; the cloud name falls back to ``OS_CLOUD``; probe-netns: probe
+listeners from inside that network namespace). Every cloud opened here retries
 its reads on transient errors (:mod:`lbswap.clouds.retry`) for up to ``$LBSWAP_READ_RETRY_SECONDS`` (default 60;
 0 turns retries off); ``unwrap(cloud)`` is the backend itself.
 """

@@ -324,7 +324,7 @@ class ProbeProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> None:
-        from lbswap.clouds.local.apply import python_env
+        from lbswap.clouds.peer_probe import python_env
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         ready = self.workdir / "probe.ready"

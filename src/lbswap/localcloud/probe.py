@@ -4,7 +4,8 @@
 steady rate, sends one HTTP/1.0 GET and records when it started and ended (``time.monotonic()``: the system's
 monotonic clock, the same in every process of the host, so the caller can set its own timestamps beside them)
 and what answered: the member's page names the member, so the body tells which load balancer served. It prints
-``ready`` when it starts and writes the records as JSON to ``--out`` when done.
+``ready`` when it starts and writes the records as JSON to ``--out`` when done: after ``--duration`` seconds, or
+sooner on SIGTERM (it then opens no new connection and waits for those under way).
 
 ``analyze`` turns the records and the times of a ``PUT /v2.0/floatingips/{id}`` into the figures of a move:
 failed connections, the longest gap between answers, and when new connections switched to the target.
@@ -16,6 +17,7 @@ import argparse
 import itertools
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TIMEOUT = 2.0
+MAX_DURATION = 300.0  # a whole swap through lbswap, clone creation included, on a loaded machine
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,12 @@ def get(address: str, port: int, timeout: float = TIMEOUT) -> tuple[bool, str]:
     return True, lines[-1] if lines else ""
 
 
-def probe(address: str, port: int, rate: float, duration: float, workers: int = 8) -> list[Record]:
-    """New connections every 1/rate seconds for duration seconds (bounded: rate * duration connections)."""
+def probe(
+    address: str, port: int, rate: float, duration: float, workers: int = 8, stop: threading.Event | None = None
+) -> list[Record]:
+    """New connections every 1/rate seconds for duration seconds (bounded: rate * duration connections), or
+    until ``stop`` is set."""
+    stop = stop or threading.Event()
     total = int(rate * duration)
     start = time.monotonic() + 0.05
     records: list[Record | None] = [None] * total
@@ -66,11 +73,11 @@ def probe(address: str, port: int, rate: float, duration: float, workers: int = 
             with lock:
                 i = next_index[0]
                 next_index[0] += 1
-            if i >= total:
+            if i >= total or stop.is_set():
                 return
             delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            if delay > 0 and stop.wait(delay):
+                return
             began = time.monotonic()
             ok, answer = get(address, port)
             records[i] = Record(began, time.monotonic(), ok, answer)
@@ -134,14 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("address")
     parser.add_argument("--port", type=int, default=80)
     parser.add_argument("--rate", type=float, default=150.0, help="new connections per second")
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds (at most 60)")
+    parser.add_argument("--duration", type=float, default=6.0, help=f"seconds (at most {MAX_DURATION:.0f})")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if not in_named_namespace():
         parser.error("run it inside the client's namespace (ip netns exec): the host's routes lead off the host")
-    duration = min(args.duration, 60.0)
+    duration = min(args.duration, MAX_DURATION)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     print("ready", flush=True)
-    records = probe(args.address, args.port, args.rate, duration)
+    records = probe(args.address, args.port, args.rate, duration, stop=stop)
     args.out.write_text(json.dumps([[r.start, r.end, r.ok, r.answer] for r in records]))
     return 0
 

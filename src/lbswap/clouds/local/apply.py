@@ -16,6 +16,7 @@ from typing import Any
 
 from lbswap.clouds.local import procs
 from lbswap.clouds.local import state as st
+from lbswap.clouds.peer_probe import python_env
 from lbswap.errors import CloudError
 
 NETNS_DIR = Path("/run/netns")  # where `ip netns add` mounts a namespace
@@ -92,14 +93,6 @@ def wait_gone(pid: int | None, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
-
-
-def python_env() -> dict[str, str]:
-    """Child Python processes import this very lbswap (also when it runs from a source checkout)."""
-    src = str(Path(__file__).resolve().parents[3])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
 
 
 def spawn_detached(cmd: Sequence[str], *, ns: str | None = None, log: Path | None = None) -> None:

@@ -16,6 +16,11 @@ What the backend does beyond plain calls, and why:
 - ``can_read_secret`` returns True when the cloud has no key manager (no Barbican: there is nothing that
   could refuse the clone's TLS references).
 - ``subnet_free_addresses`` returns None when Neutron's network-ip-availability API is not reachable.
+- ``probe_listener`` sends its probe from this host, or, with the backend option ``probe-netns``
+  (``openstack:CLOUD?probe-netns=NS``), from inside the network namespace NS (where the clients are when this
+  host is not on the external network: the local cloud's tests); there, a member that echoes the address it saw
+  (``member NAME peer ADDRESS``) lets it say which load balancer served (``served_by``: the amphora with that
+  address, through the admin-only amphora API), which the post-flip settle wait waits on.
 
 How a graph is read, and why it is not one call per object:
 

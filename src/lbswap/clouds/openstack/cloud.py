@@ -4,6 +4,7 @@ plus the load balancer lifecycle and the floating IP side effects."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import threading
@@ -11,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lbswap.clouds import reach
+from lbswap.clouds import peer_probe, reach
 from lbswap.clouds.base import ProbeResult, SystemClock
 from lbswap.clouds.openstack.api import (
     AMPHORAE_REUSE,
@@ -33,9 +34,28 @@ from lbswap.model import FloatingIP, LBSummary, Stats
 LOG = logging.getLogger(__name__)
 
 
+PROBE_NETNS = "probe-netns"
+
+
+def parse_spec(arg: str | None) -> tuple[str | None, str | None]:
+    """The part of ``openstack:CLOUD[?probe-netns=NS]`` after the colon: ``(CLOUD or None, NS or None)``.
+
+    :raises ConfigError: an option other than probe-netns, or a namespace name ``ip netns`` would not make.
+    """
+    name, _, query = (arg or "").partition("?")
+    netns = None
+    for item in filter(None, query.split("&")):
+        key, _, value = item.partition("=")
+        if key != PROBE_NETNS or not peer_probe.NETNS_NAME.fullmatch(value):
+            raise ConfigError(f"backend option {item!r}: the openstack backend takes only {PROBE_NETNS}=NAMESPACE")
+        netns = value
+    return name or None, netns
+
+
 class OpenStackCloud(GraphReader, Preflight):
     """Octavia and Neutron through openstacksdk. ``cloud_name`` is a clouds.yaml entry, or None for
-    ``OS_CLOUD`` / the ``OS_*`` variables."""
+    ``OS_CLOUD`` / the ``OS_*`` variables; ``CLOUD?probe-netns=NS`` probes listeners from inside the network
+    namespace NS (see :meth:`probe_listener`)."""
 
     kind = "openstack"
 
@@ -44,6 +64,7 @@ class OpenStackCloud(GraphReader, Preflight):
         import openstack.config
         import openstack.connection
 
+        cloud_name, self._probe_netns = parse_spec(cloud_name)
         self._name = cloud_name
         self._clock = SystemClock()
         check_config_files()
@@ -72,7 +93,9 @@ class OpenStackCloud(GraphReader, Preflight):
         return self._clock
 
     def spec(self) -> str:
-        return f"openstack:{self._name}" if self._name and self._name != "envvars" else "openstack"
+        name = self._name if self._name and self._name != "envvars" else ""
+        option = f"?{PROBE_NETNS}={self._probe_netns}" if self._probe_netns else ""
+        return f"openstack:{name}{option}" if name or option else "openstack"
 
     def identity(self) -> str:
         """Which cloud this is, stable across processes and hosts: the auth URL (or, without one, the Octavia
@@ -210,5 +233,56 @@ class OpenStackCloud(GraphReader, Preflight):
         payload: bytes | None = None,
         timeout: float = 3.0,
     ) -> ProbeResult:
-        """Plain sockets from this host to the floating IP (where an operator's clients would come from)."""
-        return reach.probe(address, port, protocol, path=path, host=host, sni=sni, payload=payload, timeout=timeout)
+        """Plain sockets from this host to the floating IP (where an operator's clients would come from), or,
+        with the backend option probe-netns, from inside that network namespace (:mod:`lbswap.clouds.peer_probe`);
+        there, when a member echoes the address it saw (``member NAME peer ADDRESS``), ``served_by`` names the
+        load balancer of the amphora with that address."""
+        if not self._probe_netns:
+            return reach.probe(address, port, protocol, path=path, host=host, sni=sni, payload=payload, timeout=timeout)
+        args = [address, str(port), protocol, "--path", path, "--timeout", str(timeout)]
+        args += ["--host", host] if host else []
+        args += ["--sni", sni] if sni else []
+        args += ["--payload-hex", payload.hex()] if payload else []
+        try:
+            data = peer_probe.in_netns(self._probe_netns, args, timeout + 15.0)
+            result = to_model(ProbeResult, data)
+        except (CloudError, ValueError, TypeError) as exc:
+            return ProbeResult(
+                ok=False, error=f"could not probe from namespace {self._probe_netns}: {exc}", reachable=False
+            )
+        peer, at = data.get("peer"), data.get("peer_at")
+        served_by = self.lb_of_amphora_address(str(peer)) if peer else None
+        if served_by is None:
+            return result
+        return dataclasses.replace(result, served_by=served_by, served_at=float(at) if at is not None else None)
+
+    def lb_of_amphora_address(self, address: str) -> str | None:
+        """The load balancer of the amphora with ``address`` on a member's side (its VRRP port's, or a member
+        port's: Neutron's port with that address on the amphora's server), None when none has it or the amphora
+        API is not readable. A live amphora before a deleted one that had the address earlier."""
+        if self._amphorae_forbidden:
+            return None
+        try:  # the filters narrow the lists; the answers are checked too (an API that ignored one lists all)
+            amps = self._list("/octavia/amphorae", "amphorae", f"amphora at {address}", vrrp_ip=address)
+            amps = [a for a in amps if a.get("vrrp_ip") == address]
+            if not amps:
+                params = {"fixed_ips": f"ip_address={address}"}
+                ports = self._neutron("GET", "/ports", f"port at {address}", params=params)["ports"]
+                servers = {p["device_id"] for p in ports if p.get("device_id") and _has_ip(p, address)}
+                amps = [
+                    amp
+                    for server in sorted(servers)
+                    for amp in self._list("/octavia/amphorae", "amphorae", f"amphora {server}", compute_id=server)
+                    if amp.get("compute_id") == server
+                ]
+        except CloudError as exc:
+            if exc.status_code == 403:  # admin only, as in list_amphorae
+                self._amphorae_forbidden = True
+            LOG.debug("who has %s: %s", address, exc)
+            return None
+        amps.sort(key=lambda a: (a.get("status") != "DELETED", a.get("updated_at") or a.get("created_at") or ""))
+        return str(amps[-1]["loadbalancer_id"]) if amps and amps[-1].get("loadbalancer_id") else None
+
+
+def _has_ip(port: Mapping[str, Any], address: str) -> bool:
+    return any(ip.get("ip_address") == address for ip in port.get("fixed_ips") or ())
