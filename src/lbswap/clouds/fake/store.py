@@ -320,6 +320,14 @@ class Session:
         records = self._records[kind]
         return [r for r in (records.get(i) for (i,) in rows) if r is not None]
 
+    def indexed(self, kind: str, index: str, key: str) -> bool:
+        """Whether a record of ``kind`` has the secondary key ``index`` = ``key``, with that kind's pending
+        changes written first (its index derives from its records alone); no record is read."""
+        self._records[kind].flush()
+        return (
+            self.db.execute("SELECT 1 FROM idx WHERE name = ? AND key = ? LIMIT 1", (index, key)).fetchone() is not None
+        )
+
     def due(self, now: float) -> list[dict[str, Any]]:
         """Load balancers whose pending transition ends at or before ``now``, in creation order."""
         self.flush()
