@@ -9,6 +9,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -394,3 +395,60 @@ def test_a_server_error_is_a_stop_without_the_password() -> None:
     stop = write_failed(server, ServerError("Lost connection to server (hunter2)"))
     assert isinstance(stop, StopSwap) and "hunter2" not in str(stop) and "lbswap resume" in str(stop)
     assert "lbswap:***@db" in str(stop)
+
+
+# --- taskflow's records ----------------------------------------------------------------------------------------
+
+
+def _taskflow_run(journal: Journal) -> tuple[Any, Any]:
+    """A flow of three steps run by taskflow on the journal: the first provides a result, the third fails, so
+    taskflow reverts the first two (every kind of atom write: states, intentions, progress, results, failures,
+    revert results, the flow's states). Returns the logbook and the flow detail taskflow held in memory."""
+    from taskflow import engines, task
+    from taskflow.patterns import linear_flow
+    from taskflow.persistence import models
+
+    class Give(task.Task):  # type: ignore[misc]
+        def execute(self) -> dict[str, Any]:
+            return {"graph": {"id": "lb-1", "pools": [1, 2]}, "ratio": 0.5}
+
+        def revert(self, **_kwargs: Any) -> str:
+            return "given back"
+
+    class Take(task.Task):  # type: ignore[misc]
+        def execute(self, given: dict[str, Any]) -> None:
+            assert given["ratio"] == 0.5
+
+    class Fail(task.Task):  # type: ignore[misc]
+        def execute(self) -> None:
+            raise RuntimeError("the third step failed")
+
+    flow = linear_flow.Flow("three").add(Give("give", provides="given"), Take("take"), Fail("fail"))
+    connection = journal.backend.get_connection()
+    book = models.LogBook("book")
+    connection.save_logbook(book)
+    detail = models.FlowDetail("three-main", uuid="fd-1")
+    book.add(detail)
+    connection.save_logbook(book)
+    engine = engines.load(flow, flow_detail=detail, book=book, backend=journal.backend, store={"unused": 1})
+    with pytest.raises(RuntimeError, match="third step"):
+        engine.run()
+    return book, detail
+
+
+def test_taskflow_reads_back_every_record_it_held_in_memory(journal: Journal) -> None:
+    """The journal's lean writes (no read before a write; a flow's save inserts its new atoms only) leave the
+    rows taskflow's own reader returns equal to what taskflow held: resume replays from them."""
+    from taskflow.persistence.backends import impl_sqlalchemy
+
+    book, detail = _taskflow_run(journal)
+    assert type(journal.backend.get_connection()).__name__ == "LeanConnection"
+    stock = impl_sqlalchemy.Connection(journal.backend, journal.backend._upgrade_lock)
+    stored = stock.get_logbook(book.uuid).find(detail.uuid)
+    assert stored.state == detail.state == "REVERTED"
+    held = {ad.name: ad.to_dict() for ad in detail}
+    assert {ad.name: ad.to_dict() for ad in stored} == held
+    assert held["give"]["revert_results"] == "given back" and held["give"]["results"]["ratio"] == 0.5
+    assert held["give"]["meta"] == {"progress": 1.0} and held["give"]["intention"] == "REVERT"
+    assert held["fail"]["failure"]["exception_str"] == "the third step failed"
+    assert held["_TaskFlow_INJECTOR"]["results"] == {"unused": 1}

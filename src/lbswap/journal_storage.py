@@ -107,10 +107,15 @@ def _shared_backend() -> Any:
 
     class Backend(impl_sqlalchemy.SQLAlchemyBackend):  # type: ignore[misc]
         _shared: Any = None
+        lean = False  # writes through _lean_connection()
 
         def get_connection(self) -> Any:
             if self._shared is None:
-                self._shared = super().get_connection()
+                if self.lean:
+                    self._shared = _lean_connection()(self, upgrade_lock=self._upgrade_lock)
+                    self._shared.validate(max_retries=self._max_retries)
+                else:
+                    self._shared = super().get_connection()
             return self._shared
 
         def close(self) -> None:
@@ -121,13 +126,130 @@ def _shared_backend() -> Any:
     return Backend
 
 
+@functools.cache
+def _lean_connection() -> Any:
+    """taskflow's SQLAlchemy ``Connection`` with its writes made lean (imported on first use); see
+    :func:`taskflow_backend`."""
+    import sqlalchemy as sa
+    from oslo_utils import timeutils
+    from taskflow import exceptions as tf_exceptions
+    from taskflow.persistence import models
+    from taskflow.persistence.backends import impl_sqlalchemy
+
+    class LeanConnection(impl_sqlalchemy.Connection):  # type: ignore[misc]
+        """Writes what the caller holds, one prepared statement per row, without reading the rows back first.
+
+        taskflow's own ``Connection`` reads a row (or a flow detail with every atom detail of it) before each
+        update, merges the caller's object into it, then rewrites every column of every atom detail of the
+        flow, building each statement anew: most of lbswap's CPU per swap. The merge is a copy: the caller's
+        object wins every field, so the rows written are the same. What is skipped: a flow detail's save
+        writes its own row and inserts the atom details it has that the journal lacks, but does not rewrite
+        the ones already there. taskflow's ``Storage`` saves every change of an atom detail through
+        :meth:`update_atom_details` (a copy of it, written, then copied into the one it holds), so a stored atom
+        detail already holds what the flow detail holds. Every save is still one transaction, committed
+        before taskflow goes on, at the same points as before: crash safety and resume are unchanged.
+        """
+
+        def __init__(self, backend: Any, upgrade_lock: Any) -> None:
+            super().__init__(backend, upgrade_lock)
+            dialect = self._engine.dialect
+            self._binds: dict[tuple[str, str], Any] = {}
+            for table in self._tables:
+                for column in table.columns:
+                    bind = column.type.dialect_impl(dialect).bind_processor(dialect)
+                    self._binds[(table.name, column.name)] = bind
+            self._marker = "%s" if dialect.paramstyle in ("format", "pyformat") else "?"
+
+        def _values(self, table: str, values: dict[str, Any]) -> tuple[list[str], list[Any]]:
+            names, params = [], []
+            for name, value in values.items():
+                bind = self._binds[(table, name)]
+                names.append(name)
+                params.append(bind(value) if bind is not None and value is not None else value)
+            return names, params
+
+        def _update(self, conn: Any, table: str, values: dict[str, Any]) -> int:
+            values = {**values, "updated_at": timeutils.utcnow()}
+            key = values.pop("uuid")
+            names, params = self._values(table, values)
+            sets = ", ".join(f"{name} = {self._marker}" for name in names)
+            sql = f"UPDATE {table} SET {sets} WHERE uuid = {self._marker}"  # noqa: S608 - names are the table's
+            return int(conn.exec_driver_sql(sql, (*params, key)).rowcount)
+
+        def _insert(self, conn: Any, table: str, values: dict[str, Any]) -> None:
+            names, params = self._values(table, {"created_at": timeutils.utcnow(), **values})
+            marks = ", ".join([self._marker] * len(names))
+            conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})", tuple(params))  # noqa: S608
+
+        def _uuids(self, conn: Any, table: str, parent_uuid: str) -> set[str]:
+            sql = f"SELECT uuid FROM {table} WHERE parent_uuid = {self._marker}"  # noqa: S608
+            return {row[0] for row in conn.exec_driver_sql(sql, (parent_uuid,))}
+
+        def _atom_row(self, ad: Any, parent_uuid: str) -> dict[str, Any]:
+            return {**ad.to_dict(), "parent_uuid": parent_uuid, "atom_type": models.atom_detail_type(ad)}
+
+        def _save_flow(self, conn: Any, fd: Any, parent_uuid: str | None) -> None:
+            """The flow detail's row (inserted with ``parent_uuid``, else updated), and its atom details that the
+            journal lacks."""
+            if parent_uuid is not None:
+                self._insert(conn, "flowdetails", {**fd.to_dict(), "parent_uuid": parent_uuid})
+                stored: set[str] = set()
+            else:
+                if self._update(conn, "flowdetails", fd.to_dict()) != 1:
+                    raise tf_exceptions.NotFound(f"No flow details found with uuid '{fd.uuid}'")
+                stored = self._uuids(conn, "atomdetails", fd.uuid)
+            for ad in fd:
+                if ad.uuid not in stored:
+                    self._insert(conn, "atomdetails", self._atom_row(ad, fd.uuid))
+
+        def update_atom_details(self, atom_detail: Any) -> Any:
+            try:
+                with self._engine.begin() as conn:
+                    if self._update(conn, "atomdetails", atom_detail.to_dict()) != 1:
+                        raise tf_exceptions.NotFound(f"No atom details found with uuid '{atom_detail.uuid}'")
+            except sa.exc.SQLAlchemyError:
+                tf_exceptions.raise_with_cause(
+                    tf_exceptions.StorageFailure, f"Failed updating atom details with uuid '{atom_detail.uuid}'"
+                )
+            return atom_detail
+
+        def update_flow_details(self, flow_detail: Any) -> Any:
+            try:
+                with self._engine.begin() as conn:
+                    self._save_flow(conn, flow_detail, None)
+            except sa.exc.SQLAlchemyError:
+                tf_exceptions.raise_with_cause(
+                    tf_exceptions.StorageFailure, f"Failed updating flow details with uuid '{flow_detail.uuid}'"
+                )
+            return flow_detail
+
+        def save_logbook(self, book: Any) -> Any:
+            try:
+                with self._engine.begin() as conn:
+                    values = book.to_dict()
+                    del values["created_at"], values["updated_at"]
+                    if self._update(conn, "logbooks", values) == 1:
+                        stored = self._uuids(conn, "flowdetails", book.uuid)
+                    else:
+                        self._insert(conn, "logbooks", {**values, "created_at": book.created_at or timeutils.utcnow()})
+                        stored = set()
+                    for fd in book:
+                        self._save_flow(conn, fd, None if fd.uuid in stored else book.uuid)
+            except sa.exc.SQLAlchemyError:
+                tf_exceptions.raise_with_cause(tf_exceptions.StorageFailure, f"Failed saving logbook '{book.uuid}'")
+            return book
+
+    return LeanConnection
+
+
 def taskflow_backend(path: Path, *, on_commit: Callable[[], None] | None = None) -> Any:
     """taskflow's SQLAlchemy backend on ``path``, with a pooled engine and one ``Connection`` for its life.
 
     taskflow by itself opens a new SQLite connection (NullPool) and builds a new ``Connection`` (new table
     objects, so every statement is compiled again) for each storage operation: that was most of lbswap's CPU
     per swap. The ``Connection`` holds no per-call state (each operation checks an engine connection out of
-    the pool), so sharing it between the threads of parallel swaps is safe. ``on_commit`` runs after each commit.
+    the pool), so sharing it between the threads of parallel swaps is safe. Its writes are lean
+    (:func:`_lean_connection`; not yet on a server's journal). ``on_commit`` runs after each commit.
     """
     import sqlalchemy as sa
 
@@ -140,7 +262,9 @@ def taskflow_backend(path: Path, *, on_commit: Callable[[], None] | None = None)
     sa.event.listen(engine, "connect", sqlite_pragmas)
     if on_commit is not None:  # the journal's crash test hook
         sa.event.listen(engine, "commit", lambda _conn: on_commit())
-    return _shared_backend()({"connection": f"sqlite:///{path}"}, engine=engine)
+    backend = _shared_backend()({"connection": f"sqlite:///{path}"}, engine=engine)
+    backend.lean = True
+    return backend
 
 
 def taskflow_server_backend(server: Server, *, on_commit: Callable[[], None] | None = None) -> Any:

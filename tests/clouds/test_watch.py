@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from lbswap import clone
-from lbswap.clouds import fake
+from lbswap.clouds import fake, watch
 from lbswap.clouds.watch import StatusWatcher
 from lbswap.errors import CloudError, NotFound
-from lbswap.model import MARKER_CAMPAIGN, LBSummary
+from lbswap.model import MARKER_CAMPAIGN, MARKER_CLONE_OF, LBSummary
 
 CAMPAIGN = "c1"
 TAGS = [MARKER_CAMPAIGN + CAMPAIGN]
@@ -32,6 +32,7 @@ class Counting:
         self.calls: list[tuple[float, str]] = []
         self.fail: Callable[[str], CloudError | None] = lambda call: None
         self.gate: Callable[[], None] | None = None  # run before the first call
+        self.listings: list[tuple[list[str], int]] = []  # each list call's tags-any, and how many it returned
         self._lock = threading.Lock()
 
     @property
@@ -48,8 +49,11 @@ class Counting:
             raise error
 
     def list_load_balancers(self, **kwargs: Any) -> list[LBSummary]:
-        self._record("list")
-        return self.cloud.list_load_balancers(**kwargs)
+        self._record("list" if not kwargs.get("tags_any") else "list-any")
+        found = self.cloud.list_load_balancers(**kwargs)
+        with self._lock:
+            self.listings.append((list(kwargs.get("tags_any", ())), len(found)))
+        return found
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
         self._record("get")
@@ -83,14 +87,17 @@ def clones(cloud: fake.FakeCloud, n: int) -> list[str]:
     ]
 
 
-def wait_all(watcher: StatusWatcher, ids: list[str], timeout: float = 600.0) -> dict[str, float]:
-    """One thread per id waits until it is ACTIVE, as a swap does; returns when (simulated) each noticed."""
+def wait_all(
+    watcher: StatusWatcher, ids: list[str], timeout: float = 600.0, tags: dict[str, str] | None = None
+) -> dict[str, float]:
+    """One thread per id waits until it is ACTIVE, as a swap does (naming its tag in ``tags``, as a swap names
+    its clone's clone-of marker); returns when (simulated) each noticed."""
     noticed: dict[str, float] = {}
     errors: list[BaseException] = []
 
     def wait(lb_id: str) -> None:
         try:
-            for summary in watcher.statuses(lb_id, timeout):
+            for summary in watcher.statuses(lb_id, timeout, tag=(tags or {}).get(lb_id)):
                 if summary.provisioning_status == "ACTIVE":
                     noticed[lb_id] = watcher.clock.now()
                     return
@@ -246,3 +253,68 @@ def test_a_wait_whose_every_read_fails_transiently_still_ends_at_its_timeout(clo
     assert list(watcher.statuses(lb_id, 30.0)) == []
     assert counting.calls, "at least one read was tried"
     assert start + 30.0 <= cloud.clock.now() <= start + 30.0 + 8.0, "ended at the timeout, not when the API healed"
+
+
+def clone_of(cloud: fake.FakeCloud, ids: list[str]) -> dict[str, str]:
+    """Each clone's clone-of marker: the tag a swap names when it waits on its clone."""
+    return {lb.id: MARKER_CLONE_OF + str(lb.clone_of) for lb in cloud.list_load_balancers(tags=TAGS) if lb.id in ids}
+
+
+def test_a_listing_asks_only_for_the_clones_waited_on_not_those_of_swaps_that_ended(cloud: fake.FakeCloud) -> None:
+    """A clone keeps the campaign's marker after its swap ended: listed by it alone, every interval's listing
+    returns every clone built so far. Narrowed by the waiters' clone-of markers (tags-any), it returns them."""
+    sources = sorted(cloud.list_load_balancers(), key=lambda s: s.name)[6:9]
+    ended = clones(cloud, 6)  # of six other sources
+    cloud.clock.sleep(LATENCY)  # their swaps are over: ACTIVE, still tagged with the campaign's marker
+    ids = [
+        cloud.create_load_balancer(clone.build_clone_body(cloud.read_graph(s.id), campaign_id=CAMPAIGN)).id
+        for s in sources
+    ]
+    counting = Counting(cloud)
+    watcher = StatusWatcher(counting, tags=TAGS, interval=INTERVAL)  # type: ignore[arg-type]
+    tags = clone_of(cloud, ids)
+    wait_all(watcher, ids, tags=tags)
+    assert counting.count("get") == counting.count("list") == 0
+    assert counting.listings and all(set(a) <= set(tags.values()) for a, _n in counting.listings)
+    assert sorted(counting.listings[-1][0]) == sorted(tags.values()), "the last read: every swap waits"
+    assert all(n == len(a) for a, n in counting.listings), "the clones waited on, not the six that ended"
+
+    counting.listings.clear()  # the same wait without the tags: every clone of the campaign, every interval
+    cloud.rename_load_balancer(ids[0], "renamed")
+    wait_all(StatusWatcher(counting, tags=TAGS, interval=INTERVAL), ids[:1])  # type: ignore[arg-type]
+    assert {n for _a, n in counting.listings} == {len(ended) + len(ids)}
+
+
+def test_more_waiters_than_one_listing_names_take_one_list_call_per_part(
+    cloud: fake.FakeCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "TAGS_PER_LIST", 4)
+    ids = clones(cloud, 10)
+    counting = Counting(cloud)
+    watcher = StatusWatcher(counting, tags=TAGS, interval=INTERVAL)  # type: ignore[arg-type]
+    noticed = wait_all(watcher, ids, tags=clone_of(cloud, ids))
+    assert counting.count("get") == 0
+    assert all(len(a) <= 4 for a, _n in counting.listings), counting.listings
+    last_read = counting.listings[-3:]  # every swap waits by then: ten tags in three calls
+    assert sorted(len(a) for a, _n in last_read) == [2, 4, 4] and len({t for a, _n in last_read for t in a}) == 10
+    assert max(noticed.values()) - min(noticed.values()) == 0, "every part of a read answers at once"
+
+
+def test_a_cloud_refusing_tags_any_is_listed_by_tag_only(cloud: fake.FakeCloud) -> None:
+    ids = clones(cloud, 3)
+    counting = Counting(cloud)
+    counting.fail = lambda call: CloudError("400 tags-any", status_code=400) if call == "list-any" else None
+    watcher = StatusWatcher(counting, tags=TAGS, interval=INTERVAL)  # type: ignore[arg-type]
+    wait_all(watcher, ids, tags=clone_of(cloud, ids))
+    assert counting.count("list-any") == 1, "refused once, not asked again"
+    assert counting.count("list") == math.ceil(LATENCY / INTERVAL) + 1 and counting.count("get") == 0
+
+
+def test_a_source_not_listed_is_read_on_its_own_from_the_first_read(cloud: fake.FakeCloud) -> None:
+    source = sorted(cloud.list_load_balancers(), key=lambda s: s.name)[0]
+    cloud.failover_load_balancer(source.id)
+    counting = Counting(cloud)
+    watcher = StatusWatcher(counting, tags=TAGS, interval=INTERVAL, poll_initial=1.0, poll_max=4.0)  # type: ignore[arg-type]
+    seen = [s.provisioning_status for s in watcher.statuses(source.id, 600.0, listed=False)]
+    assert seen[0] == "PENDING_UPDATE" and "ACTIVE" in seen
+    assert counting.count("list") == counting.count("list-any") == 0 and counting.count("get") >= 2

@@ -137,3 +137,23 @@ def test_a_clone_whose_source_still_exists_is_not_planned(tmpl, tmp_path: Path) 
     clone_id = kept.swaps[0].clone_id or ""
     plan = make_plans(cloud, [clone_id], PlanOptions(strategy="fip-swap"))[0]
     assert "is-clone" in [f.code for f in plan.findings if f.blocking]
+
+
+def test_taskflow_stores_each_steps_state_and_result_but_not_its_progress_marks(tmpl, tmp_path: Path) -> None:
+    """The engine's automatic progress marks (0.0 and 1.0 around a step) were two journal commits of a step's
+    four; lbswap's steps report none, so none is stored. What resume replays is: states, results, failures."""
+    import json
+    import sqlite3
+    from contextlib import closing
+
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    cloud = sc.cloud()
+    result = run_campaign(cloud, sc.journal(), sc.plans(cloud), OPTIONS)
+    assert [s.state for s in result.swaps] == ["done"]
+    with closing(sqlite3.connect(sc.journal_path)) as db:
+        rows = db.execute("SELECT name, state, meta, results FROM atomdetails WHERE name != '_TaskFlow_INJECTOR'")
+        atoms = {name: (state, json.loads(meta or "{}"), results) for name, state, meta, results in rows}
+    assert {"snapshot", "create-clone", "flip", "retire"} <= set(atoms), sorted(atoms)
+    assert {state for state, _meta, _results in atoms.values()} == {"SUCCESS"}
+    assert all("progress" not in meta for _state, meta, _results in atoms.values()), atoms
+    assert json.loads(atoms["snapshot"][2])["id"] == sc.lb_id, "a step's result is stored"

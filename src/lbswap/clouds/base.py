@@ -111,9 +111,12 @@ class Cloud(Protocol):
 
     # --- reading --------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
+    def list_load_balancers(
+        self, *, project_id: str | None = None, tags: Sequence[str] = (), tags_any: Sequence[str] = ()
+    ) -> list[LBSummary]:
         """Every load balancer visible to the caller, optionally of one project, optionally only those carrying
-        every one of ``tags`` (Octavia's ``tags`` filter; what the status watcher lists a campaign's clones by).
+        every one of ``tags`` (Octavia's ``tags`` filter; what the status watcher lists a campaign's clones by) and,
+        with ``tags_any``, at least one of those (Octavia's ``tags-any``: the status watcher's clones in flight).
 
         :raises CloudError: the listing failed.
         """
@@ -334,6 +337,13 @@ def summary_of(record: Mapping[str, Any], *, operating_status: str | None = None
     )
 
 
-def listed(record: Mapping[str, Any], project_id: str | None, tags: Sequence[str]) -> bool:
-    """Whether a load balancer record passes a listing's filters: its project, and every one of ``tags``."""
-    return project_id in (None, record["project_id"]) and set(tags) <= set(record["tags"])
+def listed(
+    record: Mapping[str, Any], project_id: str | None, tags: Sequence[str], tags_any: Sequence[str] = ()
+) -> bool:
+    """Whether a load balancer record passes a listing's filters: its project, every one of ``tags`` and, when
+    ``tags_any`` is not empty, one of those."""
+    return (
+        project_id in (None, record["project_id"])
+        and set(tags) <= set(record["tags"])
+        and (not tags_any or not set(tags_any).isdisjoint(record["tags"]))
+    )

@@ -2,13 +2,19 @@
 per interval filtered by the campaign's marker tag (Octavia filters load balancers by tag), and each waiting
 swap is woken by the first read that began after it started waiting.
 
-API calls per interval do not grow with the number of swaps waiting, and a clone that turned ACTIVE is noticed
-by the next list call, at most one interval later. No thread of its own: a waiting swap's thread makes the
-reads (one at a time), the others wait for what it read. A load balancer the listing does not show (one
-without the tag: a source being failed over; one just deleted) is read on its own, with the backoff a swap
-used to poll with, so that a 404 still reaches its waiter. Errors back off: a transient error of the listing
-doubles the interval until a listing succeeds again; a listing the cloud refuses (an API without the tags
-filter) turns the watcher into per-load-balancer polling, said once in the log.
+API calls per interval do not grow with the number of swaps waiting (one more per ``TAGS_PER_LIST`` of them),
+and a clone that turned ACTIVE is noticed by the next list call, at most one interval later. Nor does what a
+list call returns grow with the swaps that ended: a clone keeps the campaign's marker for its life, so while
+every load balancer waited on names a tag of its own (its clone-of marker), the list call asks only for those
+(Octavia's ``tags-any`` next to ``tags``): the clones waited on, not every clone the campaign built.
+
+No thread of its own: a waiting swap's thread makes the reads (one at a time), the others wait for what it
+read. A source is read on its own from the start (it never carries the campaign's marker), and so is a load
+balancer the listing does not show (one without the tag; one just deleted), with the backoff a swap used to
+poll with, so that a 404 still reaches its waiter. Errors back off: a transient error of the listing doubles
+the interval until a listing succeeds again; a listing the cloud refuses (an API without the tags filter)
+turns the watcher into per-load-balancer polling, said once in the log (without ``tags-any``: lists by tag
+only).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ DEFAULT_INTERVAL = 2.0
 MAX_INTERVAL = 60.0
 #: real seconds a swap waiting for another's read sleeps at most before it checks for a stop again
 WAKE = 0.5
+#: tags one list call narrows to at most (``tags-any`` is in the URL: about 60 bytes per marker, encoded)
+TAGS_PER_LIST = 32
 
 
 @dataclass
@@ -69,8 +77,10 @@ class StatusWatcher:
         self.poll_initial = poll_initial
         self.poll_max = poll_max
         self._tags = tuple(tags)
+        self._narrow = True  # list with tags-any while every waiter names a tag (off once the cloud refuses it)
         self._cond = threading.Condition()
         self._waiters: dict[str, int] = {}  # load balancer id -> swaps waiting on it
+        self._tag_of: dict[str, str] = {}  # load balancer id -> the tag of its own a listing may narrow to
         self._seen: dict[str, tuple[int, LBSummary | CloudError]] = {}  # id -> (read number, what it found)
         self._direct: dict[str, _Direct] = {}  # ids the listing did not show
         self._untagged: set[str] = set()  # ids a listing did not show though they existed: never listed again
@@ -81,18 +91,30 @@ class StatusWatcher:
 
     # --- what a swap calls ----------------------------------------------------------------------------
 
-    def statuses(self, lb_id: str, timeout: float, check: Callable[[], None] = lambda: None) -> Iterator[LBSummary]:
+    def statuses(
+        self,
+        lb_id: str,
+        timeout: float,
+        check: Callable[[], None] = lambda: None,
+        *,
+        tag: str | None = None,
+        listed: bool = True,
+    ) -> Iterator[LBSummary]:
         """A fresh summary of ``lb_id`` from each read that began after the previous one was taken (the first: a
         read begun after this call), until ``timeout`` seconds passed on the clock (at least one read is made
         first; when every read failed transiently, the wait ends at the timeout like any other).
-        ``check`` runs before every wait (it raises to stop).
+        ``check`` runs before every wait (it raises to stop). ``tag``: one of ``lb_id``'s own tags (besides the
+        watcher's), that a listing may narrow to (see the module doc). ``listed=False``: ``lb_id`` does not carry
+        the watcher's tags (a source, not a clone): it is read on its own from the start.
 
         :raises CloudError: a read of this load balancer failed other than transiently (``NotFound``: gone).
         """
         deadline = self.clock.now() + timeout
         with self._cond:
             self._waiters[lb_id] = self._waiters.get(lb_id, 0) + 1
-            if lb_id in self._untagged and lb_id not in self._direct:  # lbswap never tags a load balancer later
+            if tag:
+                self._tag_of[lb_id] = tag
+            if (not listed or lb_id in self._untagged) and lb_id not in self._direct:  # never tagged later
                 self._direct[lb_id] = _Direct(due=-math.inf, delay=self.poll_initial)
             after = self._reads
         try:
@@ -128,6 +150,7 @@ class StatusWatcher:
                 self._waiters[lb_id] = left
                 return
             self._waiters.pop(lb_id, None)
+            self._tag_of.pop(lb_id, None)
             self._seen.pop(lb_id, None)
             self._direct.pop(lb_id, None)  # a later wait starts its backoff afresh, as a poll loop did
 
@@ -186,9 +209,10 @@ class StatusWatcher:
             unlisted = {i for i in waiting if i not in self._direct}
             list_due = bool(self._tags and unlisted and now >= self._list_at)
             direct = {i for i in waiting if i in self._direct and self._direct[i].due <= now}
+            narrow = {self._tag_of.get(i, "") for i in unlisted} if self._narrow else {""}
         found: dict[str, LBSummary | CloudError] = {}
         if list_due:
-            direct |= self._list(now, unlisted, found)
+            direct |= self._list(now, unlisted, found, sorted(narrow) if "" not in narrow else [])
         elif not self._tags:
             direct |= unlisted
         for lb_id in sorted(direct):
@@ -201,16 +225,29 @@ class StatusWatcher:
                     self._seen[lb_id] = (number, value)
             self._cond.notify_all()
 
-    def _list(self, now: float, unlisted: set[str], found: dict[str, LBSummary | CloudError]) -> set[str]:
-        """One list call for every waiter not known to be read on its own; returns those it did not show."""
+    def _list(
+        self, now: float, unlisted: set[str], found: dict[str, LBSummary | CloudError], narrow: list[str]
+    ) -> set[str]:
+        """One list call for every waiter not known to be read on its own (with ``narrow``, the waiters' own tags:
+        one per ``TAGS_PER_LIST`` of them, each asking for those only); returns the waiters it did not show."""
         try:
-            listing = self.cloud.list_load_balancers(tags=list(self._tags))
+            if narrow:
+                listing = []
+                for start in range(0, len(narrow), TAGS_PER_LIST):
+                    part = narrow[start : start + TAGS_PER_LIST]
+                    listing += self.cloud.list_load_balancers(tags=list(self._tags), tags_any=part)
+            else:
+                listing = self.cloud.list_load_balancers(tags=list(self._tags))
         except CloudError as exc:
             if transient(exc):
                 self._list_delay = min(self._list_delay * 2, self.max_interval)
                 self._list_at = now + self._list_delay
                 LOG.debug("status listing failed, next in %.1f s: %s", self._list_delay, exc)
                 return set()
+            if narrow:  # an API without tags-any: list every clone of the campaign, at once
+                LOG.warning("load balancers cannot be listed by tags-any (%s): listing by tag only", exc)
+                self._narrow = False
+                return self._list(now, unlisted, found, [])
             LOG.warning("load balancers cannot be listed by tag (%s): each wait polls on its own", exc)
             self._tags = ()
             return unlisted

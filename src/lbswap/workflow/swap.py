@@ -27,9 +27,11 @@ from lbswap.workflow.waits import delete_clones, find_clones
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    from taskflow import engines, states
     from taskflow import exceptions as tf_exceptions
+    from taskflow import states, storage
+    from taskflow.engines.action_engine.engine import SerialActionEngine
     from taskflow.persistence import models
+    from taskflow.utils import misc
 
 if TYPE_CHECKING:
     from lbswap.workflow.fleet import CampaignDriver
@@ -167,7 +169,9 @@ class SwapDriver:
                 self.row.flows[phase] = detail.uuid
                 self.save()
         flow = flows.build(self.strategy, phase, self.ctx)
-        engine = engines.load(flow, flow_detail=detail, book=book, backend=journal.backend, store=store)
+        engine = _Engine(flow, detail, journal.backend, {})
+        if store:
+            engine.storage.inject(store)
         engine.compile()
         engine.prepare()
         engine.validate()
@@ -306,6 +310,28 @@ class SwapDriver:
             if atom.name == flows.SNAPSHOT_STEP and atom.results:
                 return from_json(LoadBalancer, atom.results)
         return None
+
+
+class _Storage(storage.Storage):  # type: ignore[misc]
+    """taskflow's storage of a phase, without the progress marks its engine sets around every step (0.0 when it
+    starts, 1.0 when it ends or is reverted): each was a journal commit of its own (two of a step's four), and
+    lbswap's steps report no progress, nor reads any. A step's state, result and failure are stored as before."""
+
+    def set_task_progress(self, task_name: str, progress: float, details: Any = None) -> None:
+        if details is not None:  # a step's own report (none does): stored as taskflow stores it
+            super().set_task_progress(task_name, progress, details=details)
+
+
+class _Engine(SerialActionEngine):  # type: ignore[misc]
+    """taskflow's serial engine (what ``engines.load`` picks by default, without looking it up through its entry
+    points on every load) over :class:`_Storage`."""
+
+    @misc.cachedproperty  # type: ignore[untyped-decorator]
+    def storage(self) -> Any:
+        def scopes(atom_name: str) -> Any:
+            return self._runtime.fetch_scopes_for(atom_name) if self._compiled else None
+
+        return _Storage(self._flow_detail, backend=self._backend, scope_fetcher=scopes)
 
 
 def storage_failure(journal: Journal, exc: BaseException) -> StopSwap | None:

@@ -33,7 +33,11 @@ def wait_status(ctx: SwapContext, lb_id: str, step: str, *, timeout: float, acce
     last = ""
     options = ctx.options
     watcher = ctx.watcher or StatusWatcher(ctx.cloud, poll_initial=options.poll_initial, poll_max=options.poll_max)
-    for summary in watcher.statuses(lb_id, timeout, ctx.check):
+    if lb_id == ctx.lb_id:  # the source: never carries the campaign's marker
+        reads = watcher.statuses(lb_id, timeout, ctx.check, listed=False)
+    else:  # every other load balancer a swap waits on is a clone it built, tagged with its clone-of marker
+        reads = watcher.statuses(lb_id, timeout, ctx.check, tag=MARKER_CLONE_OF + ctx.lb_id)
+    for summary in reads:
         if summary.provisioning_status == "ACTIVE" or (accept_error and summary.provisioning_status == "ERROR"):
             return summary
         if summary.provisioning_status == "ERROR":

@@ -195,9 +195,14 @@ class FakeCloud:
 
     # --- reading --------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
+    def list_load_balancers(
+        self, *, project_id: str | None = None, tags: Sequence[str] = (), tags_any: Sequence[str] = ()
+    ) -> list[LBSummary]:
         with self._call("list_load_balancers") as state:
-            if tags:  # Octavia filters by tag: read only the records of the first tag (index), not the cloud
+            if tags_any:  # Octavia's tags-any: the records of those tags (index), each parsed (a few)
+                texts = state["lbs"].brief_texts(("lb.tag", ""), any_of=tags_any)
+                found = [summary(json.loads(t)) for t in texts]
+            elif tags:  # Octavia filters by tag: read only the records of the first tag (index), not the cloud
                 known = self._by_tag.pop(tags[0], {})
                 texts = state["lbs"].brief_texts(("lb.tag", tags[0]))
                 self._by_tag[tags[0]] = {t: known.get(t) or summary(json.loads(t)) for t in texts}
@@ -209,9 +214,13 @@ class FakeCloud:
                 for text in state["lbs"].brief_texts():
                     self._summaries[text] = known.get(text) or summary(json.loads(text))
                 found = list(self._summaries.values())
-            wanted = set(tags)
+            wanted, some = set(tags), set(tags_any)
             return [
-                lb for lb in found if (project_id is None or lb.project_id == project_id) and wanted.issubset(lb.tags)
+                lb
+                for lb in found
+                if (project_id is None or lb.project_id == project_id)
+                and wanted.issubset(lb.tags)
+                and (not some or not some.isdisjoint(lb.tags))
             ]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:

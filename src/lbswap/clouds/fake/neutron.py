@@ -34,7 +34,9 @@ def subnet_used(state: Session, subnet_id: str) -> int:
 
 
 def _taken(state: Session, subnet_id: str, address: str) -> bool:
-    return bool(state.find("ports", "port.ip", f"{subnet_id}|{address}"))
+    """Without reading the port (a scan over taken addresses once read every port it met, and each check wrote
+    every record read so far: a port's allocation grew with the fleet, 1.6 s at 4,000 load balancers)."""
+    return state.indexed("ports", "port.ip", f"{subnet_id}|{address}")
 
 
 def _offset(cidr: str, address: str) -> int:

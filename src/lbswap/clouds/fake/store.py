@@ -15,7 +15,7 @@ import os
 import sqlite3
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -197,12 +197,21 @@ class Records:
             self._cache.setdefault(key, [json.loads(text), text])
         return [self._cache[key][0] for key, _ in rows]
 
-    def brief_texts(self, index: tuple[str, str] | None = None) -> list[str]:
+    def brief_texts(self, index: tuple[str, str] | None = None, *, any_of: Sequence[str] = ()) -> list[str]:
         """Every record's BRIEF_FIELDS as stored (JSON text), in creation order: a listing without parsing
-        whole records. With ``index`` (name, key), only the records it finds (e.g. ``("lb.tag", tag)``)."""
+        whole records. With ``index`` (name, key), only the records it finds (e.g. ``("lb.tag", tag)``); with
+        ``any_of`` too, those it finds under any of these keys instead of ``key`` (each record once)."""
         self._session.flush()
         if index is None:
             rows = self._db.execute("SELECT brief FROM obj WHERE kind = ? ORDER BY rowid", (self.kind,))
+        elif any_of:
+            keys = sorted(set(any_of))
+            marks = ", ".join("?" * len(keys))
+            rows = self._db.execute(
+                "SELECT brief FROM obj WHERE kind = ? AND id IN "  # noqa: S608 - only placeholders are formatted in
+                f"(SELECT id FROM idx WHERE name = ? AND key IN ({marks})) ORDER BY rowid",
+                (self.kind, index[0], *keys),
+            )
         else:
             rows = self._db.execute(
                 "SELECT brief FROM obj WHERE kind = ? AND id IN (SELECT id FROM idx WHERE name = ? AND key = ?) "
@@ -310,6 +319,14 @@ class Session:
         rows = self.db.execute("SELECT id FROM idx WHERE name = ? AND key = ?", (index, key)).fetchall()
         records = self._records[kind]
         return [r for r in (records.get(i) for (i,) in rows) if r is not None]
+
+    def indexed(self, kind: str, index: str, key: str) -> bool:
+        """Whether a record of ``kind`` has the secondary key ``index`` = ``key``, with that kind's pending
+        changes written first (its index derives from its records alone); no record is read."""
+        self._records[kind].flush()
+        return (
+            self.db.execute("SELECT 1 FROM idx WHERE name = ? AND key = ? LIMIT 1", (index, key)).fetchone() is not None
+        )
 
     def due(self, now: float) -> list[dict[str, Any]]:
         """Load balancers whose pending transition ends at or before ``now``, in creation order."""

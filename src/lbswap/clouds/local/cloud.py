@@ -186,9 +186,11 @@ class LocalCloud:
 
     # --- reading --------------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
+    def list_load_balancers(
+        self, *, project_id: str | None = None, tags: Sequence[str] = (), tags_any: Sequence[str] = ()
+    ) -> list[LBSummary]:
         with self._state(write=False) as state:
-            lbs = [lb for lb in state["lbs"].values() if listed(lb, project_id, tags)]
+            lbs = [lb for lb in state["lbs"].values() if listed(lb, project_id, tags, tags_any)]
         return [self._summary(lb) for lb in lbs]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:

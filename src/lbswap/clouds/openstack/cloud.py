@@ -120,10 +120,14 @@ class OpenStackCloud(GraphReader, Preflight):
 
     # --- reading ----------------------------------------------------------------------------------------
 
-    def list_load_balancers(self, *, project_id: str | None = None, tags: Sequence[str] = ()) -> list[LBSummary]:
+    def list_load_balancers(
+        self, *, project_id: str | None = None, tags: Sequence[str] = (), tags_any: Sequence[str] = ()
+    ) -> list[LBSummary]:
         params: dict[str, str] = {"project_id": project_id} if project_id else {}
         if tags:  # Octavia: those carrying every tag of the comma-separated list
             params["tags"] = ",".join(tags)
+        if tags_any:  # and at least one of these
+            params["tags-any"] = ",".join(tags_any)
         return [self._summary(lb) for lb in self._list(f"{LB}/loadbalancers", "loadbalancers", "list", **params)]
 
     def get_load_balancer(self, lb_id: str) -> LBSummary:
