@@ -43,7 +43,7 @@ import pytest
 
 from lbswap.localcloud import probe
 from lbswap.localcloud.guests import Guest
-from tests.localcloud.conftest import Cloud, create_http_lb, http_get, wait_lb_online, wait_until
+from tests.localcloud.conftest import PROJECT, Cloud, create_http_lb, http_get, wait_lb_online, wait_until
 
 pytestmark = [
     pytest.mark.localcloud,
@@ -291,9 +291,13 @@ class Stage:
         env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": str(tmp / "state")}
         figures: dict[str, str] = {}
         assert cloud.lb(source_id).operating_status == "ONLINE"  # from real heartbeats
-        (source_amp,) = vrrp_ips(cloud, source_id)
-        source_answer = f"member {self.member.name} peer {source_amp}"
-        wait_until("the source through the floating IP", lambda: http_get(self.client, self.address) == source_answer)
+        # the answer of the amphora that serves (an ACTIVE_STANDBY load balancer's: its MASTER's)
+        source_answers = {f"member {self.member.name} peer {ip}" for ip in vrrp_ips(cloud, source_id)}
+        source_answer = wait_until(
+            "the source through the floating IP",
+            lambda: (answer := http_get(self.client, self.address)) in source_answers and answer,
+        )
+        source_amp = source_answer.rsplit(" ", 1)[-1]
         cmd = lbswap_cmd(self.client, tmp / "j.sqlite")
         runner = Probe(self.client, self.address, tmp / "probe.json")
         try:
@@ -317,8 +321,9 @@ class Stage:
         (swap,) = swaps_of(run.stdout)
         assert swap["state"] == "done", swap
         clone_id = swap["clone_id"]
-        (clone_amp,) = vrrp_ips(cloud, clone_id)
-        clone_answer = f"member {self.member.name} peer {clone_amp}"
+        clone_answers = {f"member {self.member.name} peer {ip}" for ip in vrrp_ips(cloud, clone_id)}
+        clone_answer = http_get(self.client, self.address)
+        assert clone_answer in clone_answers, (clone_answer, clone_answers)
 
         (settle,) = swap["settle"]
         assert settle["outcome"] == "served by the clone", settle  # the backend's served_by, from the namespace
@@ -473,3 +478,66 @@ def check_drain(
         "streams ended -> drain ended (3 zero samples, 10 s apart)": f"{drain_ended - ended:.1f} s",
         "drain (journal: drained, 0 open)": f"{drain_ended - drain_started:.1f} s of {DRAIN_TIMEOUT:g} s allowed",
     }
+
+
+def roles_of(cloud: Cloud, lb_id: str) -> list[str]:
+    return sorted(a.role for a in cloud.conn.load_balancer.amphorae(loadbalancer_id=lb_id) if a.status != "DELETED")
+
+
+@pytest.fixture
+def active_standby(cloud: Cloud) -> Iterator[str]:
+    """An Octavia flavor whose load balancers are ACTIVE_STANDBY (two amphorae, keepalived's VRRP between them)."""
+    lbapi = cloud.conn.load_balancer
+    data = json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"})
+    profile = lbapi.create_flavor_profile(name="lc-active-standby", provider_name="amphora", flavor_data=data)
+    flavor = lbapi.create_flavor(name="lc-active-standby", flavor_profile_id=profile.id, enabled=True)
+    yield flavor.id
+    lbapi.delete_flavor(flavor.id, ignore_missing=True)
+    lbapi.delete_flavor_profile(profile.id, ignore_missing=True)
+
+
+def test_lbswap_swaps_an_active_standby_tcp_load_balancer_without_failed_connections(
+    cloud: Cloud, echo_member: Member, external_client: Guest, active_standby: str, tmp_path: Path
+) -> None:
+    """An ACTIVE_STANDBY load balancer with a TCP listener (keepalived in the amphorae, the VIP on the MASTER)
+    swapped by `lbswap run` behind a floating IP under the probe: the clone ACTIVE_STANDBY too, 0 failed."""
+    net, lbapi = cloud.conn.network, cloud.conn.load_balancer
+    member = {
+        "address": echo_member.guest.ip,
+        "protocol_port": MEMBER_PORT,
+        "subnet_id": cloud.info["tenant_subnet_id"],
+    }
+    pool = {"name": "lc-tcp-pool", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": [member]}
+    started = time.monotonic()
+    source = lbapi.create_load_balancer(
+        name="lcs-as",
+        project_id=PROJECT,
+        vip_subnet_id=cloud.info["tenant_subnet_id"],
+        flavor_id=active_standby,
+        listeners=[{"name": "lc-tcp", "protocol": "TCP", "protocol_port": 80, "default_pool": pool}],
+    )
+    known = {source.id}
+    fip = None
+    figures: dict[str, str] = {}
+    try:
+        wait_lb_online(cloud, source.id)
+        figures["source ACTIVE and ONLINE"] = f"{time.monotonic() - started:.1f} s"
+        assert roles_of(cloud, source.id) == ["BACKUP", "MASTER"]
+        fip = net.create_ip(floating_network_id=cloud.info["external_network_id"], port_id=source.vip_port_id)
+        stage = Stage(cloud, echo_member, external_client, fip.floating_ip_address, fip.id, tmp_path, known)
+        clone_id, swapped = stage.swap(source.id, kill=False)
+        figures.update(swapped)
+        assert cloud.lb(clone_id).flavor_id == active_standby
+        assert roles_of(cloud, clone_id) == ["BACKUP", "MASTER"]
+    finally:
+        if fip is not None:
+            net.delete_ip(fip, ignore_missing=True)
+        known.update(lb.id for lb in lbapi.load_balancers() if lb.name.startswith("lcs-as"))
+        for lb_id in known:
+            lbapi.delete_load_balancer(lb_id, cascade=True, ignore_missing=True)
+        for lb_id in known:
+            wait_until("deleted", lambda lb_id=lb_id: lbapi.find_load_balancer(lb_id) is None)
+        width = max((len(k) for k in figures), default=0)
+        print("\nlocal cloud, lbswap's fip-swap of an ACTIVE_STANDBY load balancer (TCP listener):")
+        for key, value in figures.items():
+            print(f"  {key:<{width}}  {value}")
