@@ -20,7 +20,11 @@ flip), with a drain deadline longer than them: none is cut (conntrack keeps them
 the flip), the drain was still waiting for them when it started, and it ended because Octavia's statistics of the
 source (the amphora agent's heartbeats through the health manager: ``GET .../stats`` active_connections) reached 0,
 as the journal records the drain (``drained``, 0 open), not at its deadline. The test reads the same statistics
-itself every 0.5 s and prints how late they followed the streams' end."""
+itself every 0.5 s and prints how late they followed the streams' end.
+
+Beside the chain, an ACTIVE_STANDBY load balancer (an Octavia flavor; two amphorae, keepalived's VRRP between
+them, the VIP on the MASTER) with a TCP listener, swapped by ``lbswap run`` behind a floating IP under the same
+probe: the same checks, the clone ACTIVE_STANDBY too."""
 
 from __future__ import annotations
 
