@@ -2,7 +2,8 @@
 # The local cloud's test: set up (idempotent), bring the cloud up, run the tests marked `localcloud` against it
 # (real Octavia with namespace amphorae: create, serve at the VIP, ONLINE from heartbeats, failover, cascade
 # delete; a floating IP served by Neutron's L3 agent and moved between two load balancers under new connections;
-# lbswap's own fip-swap through the openstack backend, run and killed-then-resumed, under new connections),
+# lbswap's own fip-swap through the openstack backend, run and killed-then-resumed, under new connections, the
+# run's long-lived streams drained on Octavia's statistics; an ACTIVE_STANDBY TCP load balancer swapped too),
 # bring it down whatever happens, and check that `down` left nothing. Prints timings and memory.
 # LBSWAP_PYTHON: the Python that runs the tests (default .venv/bin/python); this checkout's src comes first.
 set -euo pipefail

@@ -13,15 +13,28 @@ clone whose ``lbswap run`` is SIGKILLed once its clone exists, finished by ``lbs
 backend spec from the journal, probe-netns included); then Octavia's own failover of the last clone under the same
 probe, measured beside them. Each swap: 0 failed new connections, new connections served by the clone's amphora
 after the flip (not before it), the source deleted, the floating IP on the clone's VIP port, ONLINE from
-heartbeats before and after, the journal says done. Prints the figures it measured."""
+heartbeats before and after, the journal says done. Prints the figures it measured.
+
+The first swap also holds long-lived streams through the floating IP, opened once the clone is ready (before the
+flip), with a drain deadline longer than them: none is cut (conntrack keeps them on the source's amphora across
+the flip), the drain was still waiting for them when it started, and it ended because Octavia's statistics of the
+source (the amphora agent's heartbeats through the health manager: ``GET .../stats`` active_connections) reached 0,
+as the journal records the drain (``drained``, 0 open), not at its deadline. The test reads the same statistics
+itself every 0.5 s and prints how late they followed the streams' end.
+
+Beside the chain, an ACTIVE_STANDBY load balancer (an Octavia flavor; two amphorae, keepalived's VRRP between
+them, the VIP on the MASTER) with a TCP listener, swapped by ``lbswap run`` behind a floating IP under the same
+probe: the same checks, the clone ACTIVE_STANDBY too."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,11 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openstack
 import pytest
 
 from lbswap.localcloud import probe
 from lbswap.localcloud.guests import Guest
-from tests.localcloud.conftest import Cloud, create_http_lb, http_get, wait_lb_online, wait_until
+from tests.localcloud.conftest import PROJECT, Cloud, create_http_lb, http_get, wait_lb_online, wait_until
 
 pytestmark = [
     pytest.mark.localcloud,
@@ -46,6 +60,10 @@ PROBE_RATE = 150.0  # new connections per second through the floating IP
 MIN_CONNECTIONS = 1000
 SWAP_TIMEOUT = 240.0  # seconds for one lbswap process (clone creation on a loaded 2-core machine included)
 MEMBER_PORT = 8080
+STREAMS = 5  # long-lived streams through the floating IP, opened before the flip of the first swap
+STREAM_SECONDS = 25.0  # each one's length: past the flip, the settle and the watch, into the drain
+DRAIN_TIMEOUT = 120.0  # the first swap's drain deadline: longer than the streams
+STATS_POLL = 0.5  # how often the test reads the source's statistics itself (Octavia's lag measured)
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,119 @@ def clone_created(lbapi: Any, known: set[str]) -> bool:
     return any(lb.id not in known for lb in lbapi.load_balancers())
 
 
+@dataclass(frozen=True)
+class Stream:
+    started: float  # time.monotonic()
+    ended: float
+    returncode: int  # curl's: 18 when the stream was cut (fewer bytes than its Content-Length)
+    ticks: int
+    peers: frozenset[str]  # the addresses the member saw: the amphora that forwarded the stream
+
+    @property
+    def whole(self) -> bool:
+        return self.returncode == 0 and self.ticks == int(STREAM_SECONDS / 0.2)
+
+
+class Streams:
+    """Long-lived streams through the floating IP: ``curl`` in the client namespace, each a ``GET /stream`` that
+    the member answers with a line every 0.2 s for STREAM_SECONDS (its Content-Length announced up front)."""
+
+    def __init__(self, client: Guest, address: str, count: int, out: Path) -> None:
+        out.mkdir()
+        self.streams: list[Stream] = []
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._one, args=(client, address, out / f"s{i}")) for i in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _one(self, client: Guest, address: str, out: Path) -> None:
+        url = f"http://{address}/stream?seconds={STREAM_SECONDS:g}"
+        cmd = ["ip", "netns", "exec", client.ns, "curl", "-s", "-m", str(STREAM_SECONDS * 3), "-o", str(out), url]
+        started = time.monotonic()
+        rc = subprocess.run(cmd, capture_output=True, check=False, timeout=STREAM_SECONDS * 4).returncode
+        ended = time.monotonic()
+        lines = out.read_text().splitlines() if out.exists() else []
+        peers = frozenset(line.rsplit(" ", 1)[-1] for line in lines)
+        with self._lock:
+            self.streams.append(Stream(started, ended, rc, len(lines), peers))
+
+    def wait(self) -> list[Stream]:
+        for thread in self._threads:
+            thread.join(timeout=STREAM_SECONDS * 5)
+        return sorted(self.streams, key=lambda s: s.started)
+
+
+class StatsWatch:
+    """The source's ``GET .../stats`` active_connections read every STATS_POLL s by the test itself (Octavia's: the
+    amphora agent's heartbeats through the health manager), with a connection of its own, until stopped or the
+    load balancer is gone."""
+
+    def __init__(self, lb_id: str) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(lb_id,))
+        self._thread.start()
+
+    def _run(self, lb_id: str) -> None:
+        lbapi = openstack.connect(cloud="lbswap-localcloud").load_balancer
+        while not self._stop.is_set():
+            try:
+                stats = lbapi.get_load_balancer_statistics(lb_id)
+            except openstack.exceptions.NotFoundException:
+                return
+            self.samples.append((time.monotonic(), int(stats.active_connections)))
+            self._stop.wait(STATS_POLL)
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.samples
+
+
+def drain_result(journal: Path) -> Any:
+    """What the journal records as the drain step's outcome (taskflow's result of the ``drain`` atom)."""
+    with sqlite3.connect(journal) as db:
+        rows = db.execute("SELECT results FROM atomdetails WHERE name = 'drain'").fetchall()
+    assert len(rows) == 1, rows
+    return json.loads(rows[0][0])
+
+
+def clone_ready(journal: Path) -> bool:
+    """Whether the swap's wait for its clone ended, as the journal records it (the step's end is saved at once)."""
+    try:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=1) as db:
+            rows = db.execute("SELECT result FROM lbswap_swaps").fetchall()
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return False
+    return any((json.loads(r[0]).get("steps", {}).get("wait-ready") or {}).get("ended") for r in rows)
+
+
+def run_with_streams(
+    cmd: list[str], env: dict[str, str], source_id: str, client: Guest, address: str, tmp: Path
+) -> tuple[subprocess.CompletedProcess[str], list[Stream], list[tuple[float, int]]]:
+    """``lbswap run`` with a drain deadline longer than the streams; STREAMS long-lived streams opened when its
+    wait for the clone ended (its verify starts, the flip is seconds away), the source's statistics read all along."""
+    run = [*cmd, "run", "--lb", source_id, "--force", "--strategy", "fip-swap"]
+    run += ["--drain-timeout", f"{DRAIN_TIMEOUT:g}", "--watch", "3", "--yes", "-f", "json"]
+    stats = StatsWatch(source_id)
+    journal = Path(cmd[cmd.index("--journal") + 1])
+    out = tmp / "stdout.json"
+    streams = None
+    with out.open("w") as sink, subprocess.Popen(run, env=env, stdout=sink, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            wait_until("the clone ready", lambda: proc.poll() is not None or clone_ready(journal), timeout=SWAP_TIMEOUT)
+            if proc.poll() is None:
+                streams = Streams(client, address, STREAMS, tmp / "streams")
+            _, stderr = proc.communicate(timeout=SWAP_TIMEOUT)
+        finally:
+            proc.kill()
+            samples = stats.stop()
+    done = subprocess.CompletedProcess(run, proc.returncode, out.read_text(), stderr)
+    return done, streams.wait() if streams else [], samples
+
+
 def run_swap(
     cloud: Cloud, cmd: list[str], env: dict[str, str], source_id: str, known: set[str], *, kill: bool
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
@@ -154,25 +285,35 @@ class Stage:
     tmp: Path
     known: set[str]  # every load balancer this test made (the cleanup's list)
 
-    def swap(self, source_id: str, *, kill: bool) -> tuple[str, dict[str, str]]:
-        """Swap ``source_id`` with a real lbswap process under the probe; the checks of the module doc. Returns
-        the clone's id and the figures."""
+    def swap(self, source_id: str, *, kill: bool, streams: bool = False) -> tuple[str, dict[str, str]]:
+        """Swap ``source_id`` with a real lbswap process under the probe; the checks of the module doc. With
+        ``streams``, long-lived streams opened before the flip too (``check_drain``). Returns the clone's id and
+        the figures."""
         net, lbapi, cloud = self.cloud.conn.network, self.cloud.conn.load_balancer, self.cloud
         tmp = self.tmp / ("resumed" if kill else "run")
         tmp.mkdir()
         env = {**os.environ, "PYTHONPATH": str(SRC), "XDG_STATE_HOME": str(tmp / "state")}
         figures: dict[str, str] = {}
         assert cloud.lb(source_id).operating_status == "ONLINE"  # from real heartbeats
-        (source_amp,) = vrrp_ips(cloud, source_id)
-        source_answer = f"member {self.member.name} peer {source_amp}"
-        wait_until("the source through the floating IP", lambda: http_get(self.client, self.address) == source_answer)
+        # the answer of the amphora that serves (an ACTIVE_STANDBY load balancer's: its MASTER's)
+        source_answers = {f"member {self.member.name} peer {ip}" for ip in vrrp_ips(cloud, source_id)}
+        source_answer = wait_until(
+            "the source through the floating IP",
+            lambda: (answer := http_get(self.client, self.address)) in source_answers and answer,
+        )
+        source_amp = source_answer.rsplit(" ", 1)[-1]
         cmd = lbswap_cmd(self.client, tmp / "j.sqlite")
         runner = Probe(self.client, self.address, tmp / "probe.json")
         try:
             # the offset between the wall clock (lbswap's, in its result) and the probe's monotonic clock
             offset = time.time() - time.monotonic()
             started = time.monotonic()
-            run, figures = run_swap(cloud, cmd, env, source_id, self.known | {source_id}, kill=kill)
+            held: list[Stream] = []
+            samples: list[tuple[float, int]] = []
+            if streams:
+                run, held, samples = run_with_streams(cmd, env, source_id, self.client, self.address, tmp)
+            else:
+                run, figures = run_swap(cloud, cmd, env, source_id, self.known | {source_id}, kill=kill)
             swap_seconds = time.monotonic() - started
             time.sleep(1.0)  # new connections through the floating IP after lbswap ended, too
             records = runner.stop()
@@ -184,8 +325,9 @@ class Stage:
         (swap,) = swaps_of(run.stdout)
         assert swap["state"] == "done", swap
         clone_id = swap["clone_id"]
-        (clone_amp,) = vrrp_ips(cloud, clone_id)
-        clone_answer = f"member {self.member.name} peer {clone_amp}"
+        clone_answers = {f"member {self.member.name} peer {ip}" for ip in vrrp_ips(cloud, clone_id)}
+        clone_answer = http_get(self.client, self.address)
+        assert clone_answer in clone_answers, (clone_answer, clone_answers)
 
         (settle,) = swap["settle"]
         assert settle["outcome"] == "served by the clone", settle  # the backend's served_by, from the namespace
@@ -215,6 +357,8 @@ class Stage:
         assert move.served_by_target_after >= PROBE_RATE, "too few connections served by the clone after the flip"
         assert move.switched_at > flip_started, "served by the clone before the flip"
         assert swap["verify"] and swap["verify"].get("answering"), swap["verify"]  # probed from the namespace
+        if streams:
+            figures.update(check_drain(swap, held, samples, source_amp, tmp / "j.sqlite", offset))
 
         # the source is gone, the floating IP on the clone's VIP port, the clone ONLINE from heartbeats
         wait_until("the source deleted", lambda: lbapi.find_load_balancer(source_id) is None, timeout=60)
@@ -248,8 +392,8 @@ def test_lbswap_swaps_behind_a_floating_ip_without_failed_connections_also_when_
         tables.append(("the source", setup))
         fip = net.create_ip(floating_network_id=cloud.info["external_network_id"], port_id=source.vip_port_id)
         stage = Stage(cloud, echo_member, external_client, fip.floating_ip_address, fip.id, tmp_path, known)
-        clone_id, figures = stage.swap(source.id, kill=False)
-        tables.append(("lbswap's fip-swap through the openstack backend (run)", figures))
+        clone_id, figures = stage.swap(source.id, kill=False, streams=True)
+        tables.append(("lbswap's fip-swap through the openstack backend (run, long-lived streams)", figures))
         last_id, figures = stage.swap(clone_id, kill=True)
         tables.append(("the clone swapped again, lbswap killed then resumed", figures))
         tables.append(("Octavia's own failover of the last clone, same probe", octavia_failover(cloud, last_id, stage)))
@@ -295,3 +439,109 @@ def octavia_failover(cloud: Cloud, lb_id: str, stage: Stage) -> dict[str, str]:
         "longest gap between answers": f"{move.longest_gap:.1f} s",
         "failover API -> ACTIVE": f"{active:.1f} s",
     }
+
+
+def check_drain(
+    swap: dict[str, Any],
+    streams: list[Stream],
+    samples: list[tuple[float, int]],
+    source_amp: str,
+    journal: Path,
+    offset: float,
+) -> dict[str, str]:
+    """The long-lived streams of a swap: opened before the flip, served by the source to their end (0 cut), still
+    open when the drain started; the drain ended because Octavia's statistics of the source reached 0 (the
+    journal's record of it), not at its deadline. Returns the figures, Octavia's lag among them."""
+    assert len(streams) == STREAMS, streams
+    steps = swap["steps"]
+    flip_started = steps["flip"]["started"] - offset
+    drain_started, drain_ended = steps["drain"]["started"] - offset, steps["drain"]["ended"] - offset
+    cut = [s for s in streams if not s.whole]
+    opened, ended = max(s.started for s in streams), max(s.ended for s in streams)
+    first_end = min(s.ended for s in streams)
+    # 0 cut: the streams stayed on the source's amphora (conntrack) across the flip, the drain and the settle
+    assert not cut, cut
+    assert all(s.peers == {source_amp} for s in streams), [s.peers for s in streams]
+    assert opened < flip_started, "a stream opened after the flip started"
+    assert first_end > drain_started, "the streams ended before the drain started: it waited for nothing"
+    # the drain ended because the source's active connections were 0 three samples in a row, not at the deadline
+    assert drain_result(journal) == {"drained": True, "open": 0}
+    assert drain_ended - drain_started < DRAIN_TIMEOUT - 10.0, steps["drain"]
+    assert drain_ended > ended, "the drain ended before the streams did"
+    # Octavia saw the streams on the source after the flip, then 0 once they ended: how late
+    during = [n for t, n in samples if flip_started + 5.0 < t < first_end]
+    assert during and max(during) >= STREAMS, samples
+    zero_at = next((t for t, n in samples if t > ended and n == 0), None)
+    assert zero_at is not None, samples
+    return {
+        "long-lived streams": f"{len(streams)} of {STREAM_SECONDS:g} s, opened {flip_started - opened:.1f} s "
+        f"before the flip, {len(cut)} cut",
+        "source's stats active_connections while the streams ran": f"{min(during)}..{max(during)}",
+        "streams ended -> stats 0 (test polling every 0.5 s)": f"{zero_at - ended:.1f} s",
+        "drain started -> streams ended": f"{ended - drain_started:.1f} s",
+        "streams ended -> drain ended (3 zero samples, 10 s apart)": f"{drain_ended - ended:.1f} s",
+        "drain (journal: drained, 0 open)": f"{drain_ended - drain_started:.1f} s of {DRAIN_TIMEOUT:g} s allowed",
+    }
+
+
+def roles_of(cloud: Cloud, lb_id: str) -> list[str]:
+    return sorted(a.role for a in cloud.conn.load_balancer.amphorae(loadbalancer_id=lb_id) if a.status != "DELETED")
+
+
+@pytest.fixture
+def active_standby(cloud: Cloud) -> Iterator[str]:
+    """An Octavia flavor whose load balancers are ACTIVE_STANDBY (two amphorae, keepalived's VRRP between them)."""
+    lbapi = cloud.conn.load_balancer
+    data = json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"})
+    profile = lbapi.create_flavor_profile(name="lc-active-standby", provider_name="amphora", flavor_data=data)
+    flavor = lbapi.create_flavor(name="lc-active-standby", flavor_profile_id=profile.id, enabled=True)
+    yield flavor.id
+    lbapi.delete_flavor(flavor.id, ignore_missing=True)
+    lbapi.delete_flavor_profile(profile.id, ignore_missing=True)
+
+
+def test_lbswap_swaps_an_active_standby_tcp_load_balancer_without_failed_connections(
+    cloud: Cloud, echo_member: Member, external_client: Guest, active_standby: str, tmp_path: Path
+) -> None:
+    """An ACTIVE_STANDBY load balancer with a TCP listener (keepalived in the amphorae, the VIP on the MASTER)
+    swapped by `lbswap run` behind a floating IP under the probe: the clone ACTIVE_STANDBY too, 0 failed."""
+    net, lbapi = cloud.conn.network, cloud.conn.load_balancer
+    member = {
+        "address": echo_member.guest.ip,
+        "protocol_port": MEMBER_PORT,
+        "subnet_id": cloud.info["tenant_subnet_id"],
+    }
+    pool = {"name": "lc-tcp-pool", "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": [member]}
+    started = time.monotonic()
+    source = lbapi.create_load_balancer(
+        name="lcs-as",
+        project_id=PROJECT,
+        vip_subnet_id=cloud.info["tenant_subnet_id"],
+        flavor_id=active_standby,
+        listeners=[{"name": "lc-tcp", "protocol": "TCP", "protocol_port": 80, "default_pool": pool}],
+    )
+    known = {source.id}
+    fip = None
+    figures: dict[str, str] = {}
+    try:
+        wait_lb_online(cloud, source.id)
+        figures["source ACTIVE and ONLINE"] = f"{time.monotonic() - started:.1f} s"
+        assert roles_of(cloud, source.id) == ["BACKUP", "MASTER"]
+        fip = net.create_ip(floating_network_id=cloud.info["external_network_id"], port_id=source.vip_port_id)
+        stage = Stage(cloud, echo_member, external_client, fip.floating_ip_address, fip.id, tmp_path, known)
+        clone_id, swapped = stage.swap(source.id, kill=False)
+        figures.update(swapped)
+        assert cloud.lb(clone_id).flavor_id == active_standby
+        assert roles_of(cloud, clone_id) == ["BACKUP", "MASTER"]
+    finally:
+        if fip is not None:
+            net.delete_ip(fip, ignore_missing=True)
+        known.update(lb.id for lb in lbapi.load_balancers() if lb.name.startswith("lcs-as"))
+        for lb_id in known:
+            lbapi.delete_load_balancer(lb_id, cascade=True, ignore_missing=True)
+        for lb_id in known:
+            wait_until("deleted", lambda lb_id=lb_id: lbapi.find_load_balancer(lb_id) is None)
+        width = max((len(k) for k in figures), default=0)
+        print("\nlocal cloud, lbswap's fip-swap of an ACTIVE_STANDBY load balancer (TCP listener):")
+        for key, value in figures.items():
+            print(f"  {key:<{width}}  {value}")

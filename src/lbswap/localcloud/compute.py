@@ -216,6 +216,8 @@ class NamespaceCompute(compute_base.ComputeBase):  # type: ignore[misc]
         for tool in ("systemctl", "lvs-masquerade.sh"):
             shutil.copy(ASSETS / tool, bindir / tool)
             (bindir / tool).chmod(0o755)
+        # keepalived's check script (ACTIVE_STANDBY) runs haproxy-vrrp-check by name, as the image installs it
+        (bindir / "haproxy-vrrp-check").symlink_to(Path(self.conf.agent_bin_dir) / "haproxy-vrrp-check")
         (path / "systemd-units").mkdir()
 
     def _management_networks(self) -> list[str]:
