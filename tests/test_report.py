@@ -110,3 +110,27 @@ def test_report_files_are_private_and_json_is_exact(tmp_path: Path, umask_zero: 
     assert sorted(p.name for p in directory.iterdir()) == ["c-1.json", "c-1.md"], "no temporary file left"
     report.write_report(_Result(data), directory)  # replacing keeps the mode
     assert stat.S_IMODE(md.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("drain", "line"),
+    [
+        (
+            {"drained": True, "open": 0, "seconds": 42.4, "deadline_seconds": 300.0},
+            "Drain: no connection open on the source after 42 s (deadline 300 s).",
+        ),
+        (
+            {"drained": False, "open": 7, "seconds": 300.0, "deadline_seconds": 300.0},
+            "Drain: the deadline (300 s) passed with 7 connection(s) open on the source, cut at the retire.",
+        ),
+        (
+            {"drained": False, "open": None, "seconds": 0.0, "deadline_seconds": 0.0},
+            "Drain: none (no drain deadline): connections still open on the source were cut at the retire.",
+        ),
+    ],
+)
+def test_the_report_says_how_each_drain_ended(drain: dict[str, Any], line: str) -> None:
+    data = _campaign(["web"])
+    data["swaps"][0]["drain"] = drain
+    assert line in report.render_markdown(data).splitlines()
+    assert not any(x.startswith("Drain:") for x in report.render_markdown(_campaign(["web"])).splitlines())

@@ -35,6 +35,19 @@ def _counts(swaps: list[dict[str, Any]]) -> str:
     return ", ".join(f"{n} {md(state)}" for state, n in sorted(counts.items()))
 
 
+def _drained(drain: dict[str, Any]) -> str:
+    """One line: how the source's drain ended (its record in the result: workflow/waits.py ``drain``)."""
+    seconds, deadline = drain.get("seconds"), drain.get("deadline_seconds")
+    if drain.get("drained"):
+        return f"Drain: no connection open on the source after {seconds or 0:.0f} s (deadline {deadline or 0:.0f} s)."
+    if drain.get("open") is None:
+        return "Drain: none (no drain deadline): connections still open on the source were cut at the retire."
+    return (
+        f"Drain: the deadline ({deadline or 0:.0f} s) passed with {int(drain['open'])} connection(s) open on the "
+        "source, cut at the retire."
+    )
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     """The report as Markdown. Every value from the cloud or the journal is tenant text: escaped, so a name
     cannot add a column, a link, HTML or emphasis (see :mod:`lbswap.textsafe`)."""
@@ -69,6 +82,9 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines.append(
                 f"| {md(step)} | {_when(timing.get('started'))} | {'-' if seconds is None else f'{seconds:.1f}'} |"
             )
+        drain = swap.get("drain")
+        if drain:
+            lines += ["", _drained(drain)]
         if swap.get("kubernetes_annotation"):
             lines += ["", f"Kubernetes: update the Service annotation {code(swap['kubernetes_annotation'])}."]
     return "\n".join(lines) + "\n"

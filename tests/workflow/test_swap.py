@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from lbswap.clouds import fake
 from lbswap.workflow.runner import Event, SwapOptions, finalize, rollback, run_campaign, status
 from tests.workflow.scenario import OPTIONS, Scenario, run_with_fault, scenario, template
 
@@ -24,6 +26,24 @@ def test_strategy_ends_done_with_invariants(tmpl, tmp_path: Path, strategy: str)
     if strategy == "fip-swap":
         assert [f["floating_ip_address"] for f in swap.flips]
         assert {"snapshot", "create-clone", "wait-ready", "flip", "drain", "retire"} <= set(swap.steps)
+        # how the drain ended is in the result, for the change ticket: on zero connections, before its deadline
+        assert swap.drain is not None
+        assert (swap.drain["drained"], swap.drain["open"]) == (True, 0), swap.drain
+        assert 0 < swap.drain["seconds"] <= swap.drain["deadline_seconds"] == OPTIONS.drain_timeout
+
+
+def test_a_drain_that_reaches_its_deadline_says_how_many_connections_it_left_open(tmpl, tmp_path: Path) -> None:
+    # connections that take 1,000 s to end and one stats interval of deadline: some are still open at its end
+    # (they are cut at the retire)
+    sc = scenario(tmpl, tmp_path, "fip-swap")
+    fake.set_faults(sc.cloud_path, drain_seconds=1000.0)
+    cloud, journal = sc.cloud(), sc.journal()
+    options = dataclasses.replace(OPTIONS, drain_timeout=OPTIONS.stats_interval)
+    swap = run_campaign(cloud, journal, sc.plans(cloud), options).swaps[0]
+    assert swap.state == "done", swap.error
+    assert swap.drain is not None
+    assert swap.drain["drained"] is False and swap.drain["open"] > 0, swap.drain
+    assert swap.drain["deadline_seconds"] == OPTIONS.stats_interval
 
 
 def test_fip_swap_api_calls_stay_within_budget(tmpl, tmp_path: Path) -> None:

@@ -64,6 +64,9 @@ class SwapResult:
     #: floating IPs a move back did not bring back to the source, each with why (someone else moved or deleted
     #: it, or the move back gave up): check them by hand
     left_alone: list[str] = field(default_factory=list)
+    #: how the source's drain ended (workflow/waits.py ``drain``): {"drained", "open", "seconds",
+    #: "deadline_seconds"}; drained False with connections open: they were cut at the retire
+    drain: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -121,19 +121,32 @@ def release_temp_fips(ctx: SwapContext) -> list[str]:
 
 
 def drain(ctx: SwapContext, step: str) -> dict[str, Any]:
-    """Wait until the source reports no active connection three samples in a row, or the drain deadline."""
+    """Wait until the source reports no active connection three samples in a row, or the drain deadline.
+
+    The outcome goes into the swap's result as ``drain`` (for the change ticket: whether established connections
+    ended by themselves or were cut at the deadline): ``drained``, ``open`` (connections still open at the end;
+    None when not sampled), ``seconds`` (how long the drain took), ``deadline_seconds``.
+    """
     clock = ctx.cloud.clock
+    started = clock.now()
+
+    def ended(drained: bool, open_: int | None) -> dict[str, Any]:
+        outcome = {"drained": drained, "open": open_}
+        seconds = round(clock.now() - started, 3)
+        ctx.record_result("drain", {**outcome, "seconds": seconds, "deadline_seconds": ctx.options.drain_timeout})
+        return outcome
+
     if ctx.options.drain_timeout <= 0:
-        return {"drained": False, "open": None}
-    deadline = clock.now() + ctx.options.drain_timeout
+        return ended(False, None)
+    deadline = started + ctx.options.drain_timeout
     zeros, active = 0, -1
     while True:
         ctx.check()
         active = ctx.cloud.get_stats(ctx.lb_id).active_connections
         zeros = zeros + 1 if active == 0 else 0
         if zeros >= 3:
-            return {"drained": True, "open": 0}
+            return ended(True, 0)
         if clock.now() + ctx.options.stats_interval > deadline:
             ctx.emit(step, "info", f"deadline: {active} connection(s) still open will be cut")
-            return {"drained": False, "open": active}
+            return ended(False, active)
         clock.sleep(ctx.options.stats_interval)
