@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from lbswap.clouds import fake
 from tests.conftest import RunCli
 
 CASES = [
     (["run", "--lb", "x", "--parallel", "0"], "--parallel: '0' must be 1 or more"),
     (["run", "--lb", "x", "--drain-timeout", "-5"], "--drain-timeout: '-5' must be 0 or more"),
+    (["run", "--lb", "x", "--stats-interval", "0"], "--stats-interval: '0' must be a finite number above 0"),
     (["run", "--lb", "x", "--keep-source", "abc"], "--keep-source: 'abc' is not a number"),
     (["run", "--lb", "x", "--strategy", "bogus"], "invalid choice: 'bogus'"),
     (["-f", "xml", "inventory"], "invalid choice: 'xml'"),
@@ -45,3 +48,18 @@ def test_version(run_cli: RunCli) -> None:
     result = run_cli(["--version"])
     assert result.returncode == 0
     assert result.stdout.startswith("lbswap ")
+
+
+def test_stats_interval_paces_the_drain(run_cli: RunCli, tmp_path: Path) -> None:
+    # a 3 s drain deadline: read every 10 s (the default) it ends at its first read; every second, it reads on
+    # (three reads without a connection end it, at 2 s at the soonest)
+    path = tmp_path / "cloud.json"
+    ids = fake.seed_sample(path, 2)
+    backend = ["--backend", f"fake:{path}", "--journal", str(tmp_path / "journal.sqlite")]
+    drains = []
+    for lb, interval in zip(ids, ([], ["--stats-interval", "1"]), strict=True):
+        run = run_cli([*backend, "run", "--lb", lb, "--yes", "--drain-timeout", "3", *interval, "-f", "json"])
+        assert run.returncode == 0, run.stderr
+        drains.append(json.loads(run.stdout)["swaps"][0]["drain"])
+    assert drains[0]["seconds"] == 0, drains
+    assert 2 <= drains[1]["seconds"] <= 3, drains

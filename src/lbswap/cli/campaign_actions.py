@@ -115,6 +115,7 @@ def _swap_options(args: argparse.Namespace) -> Any:
 
     return SwapOptions(
         drain_timeout=args.drain_timeout,
+        stats_interval=args.stats_interval,
         keep_source_minutes=args.keep_source,
         image_tag=args.image_tag,
         image_owner=args.image_owner,

@@ -61,6 +61,15 @@ def _add_swap_options(group: argparse._ArgumentGroup) -> None:
         help="wait at most this long for the source's connections to drain (default 300)",
     )
     group.add_argument(
+        "--stats-interval",
+        type=positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="read load balancer statistics this often: the source's while it drains (three reads in a row with "
+        "no connection end the drain) and the clone's while the watch runs (default 10, Octavia's heartbeat "
+        "interval: its statistics change no faster)",
+    )
+    group.add_argument(
         "--keep-source",
         type=non_negative_float,
         default=0.0,
