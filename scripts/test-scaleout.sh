@@ -130,9 +130,9 @@ if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ]; then
     echo "synchronous_commit = off"
     echo "full_page_writes = off"
   } | "${as_pg[@]}" tee -a "$pg_dir/data/postgresql.conf" >/dev/null
+  pg_started=1 # before the start: a server that comes up after pg_ctl's 60 s must still be stopped by cleanup
   "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 start >/dev/null 2>&1 \
     || { echo "test-scaleout: PostgreSQL did not start on port $pg_port:" >&2; cat "$pg_dir/server.log" >&2; exit 1; }
-  pg_started=1
   # the password reaches PostgreSQL on psql's stdin, not on a command line
   "${as_pg[@]}" "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pg_dir" -p "$pg_port" -U "$pg_super" -d postgres <<SQL
 CREATE ROLE $db_user LOGIN CREATEDB PASSWORD '$(cat "$dir/pg-password")';

@@ -17,7 +17,7 @@ shift 2
 tls_pid=""
 stop_tls_redis() {
   if [ -n "$tls_pid" ] && kill -0 "$tls_pid" 2>/dev/null; then
-    kill "$tls_pid"
+    kill "$tls_pid" 2>/dev/null || true # it may have ended since
     wait "$tls_pid" 2>/dev/null || true
   fi
   rm -rf "$dir"

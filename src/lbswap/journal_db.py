@@ -214,9 +214,12 @@ class PostgreSQL(Dialect):
             f"-c lock_timeout={LOCK_WAIT_SECONDS}s -c idle_in_transaction_session_timeout={IDLE_TRANSACTION_SECONDS}s"
             r" -c default_transaction_isolation=read\ committed"
         )
-        # a server that stops answering is noticed within about a minute, as pymysql's read_timeout does
+        # a server that stops answering is noticed within about a minute or two, as pymysql's read_timeout does:
+        # keepalives on an idle connection, and tcp_user_timeout (ms) while a statement's bytes wait for the
+        # server's acknowledgement (keepalives do not run then; the kernel alone would retry for about 15 min)
         keepalive = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-        return {"connect_timeout": 10, "options": options, **keepalive}
+        user_timeout = {"tcp_user_timeout": (LOCK_WAIT_SECONDS + 30) * 1000}
+        return {"connect_timeout": 10, "options": options, **keepalive, **user_timeout}
 
     def connect(self, server: Server) -> Any:
         psycopg = self.module()
