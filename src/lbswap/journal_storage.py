@@ -5,10 +5,11 @@ the step boundary, as a full disk is; `lbswap resume` continues once the server 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -202,41 +203,37 @@ def _lean_connection() -> Any:
                 if ad.uuid not in stored:
                     self._insert(conn, "atomdetails", self._atom_row(ad, fd.uuid))
 
-        def update_atom_details(self, atom_detail: Any) -> Any:
+        @contextlib.contextmanager
+        def _transaction(self, failed: str) -> Iterator[Any]:
+            """One transaction on the engine; a database error raised as taskflow's StorageFailure(``failed``)."""
             try:
                 with self._engine.begin() as conn:
-                    if self._update(conn, "atomdetails", atom_detail.to_dict()) != 1:
-                        raise tf_exceptions.NotFound(f"No atom details found with uuid '{atom_detail.uuid}'")
+                    yield conn
             except sa.exc.SQLAlchemyError:
-                tf_exceptions.raise_with_cause(
-                    tf_exceptions.StorageFailure, f"Failed updating atom details with uuid '{atom_detail.uuid}'"
-                )
+                tf_exceptions.raise_with_cause(tf_exceptions.StorageFailure, failed)
+
+        def update_atom_details(self, atom_detail: Any) -> Any:
+            with self._transaction(f"Failed updating atom details with uuid '{atom_detail.uuid}'") as conn:
+                if self._update(conn, "atomdetails", atom_detail.to_dict()) != 1:
+                    raise tf_exceptions.NotFound(f"No atom details found with uuid '{atom_detail.uuid}'")
             return atom_detail
 
         def update_flow_details(self, flow_detail: Any) -> Any:
-            try:
-                with self._engine.begin() as conn:
-                    self._save_flow(conn, flow_detail, None)
-            except sa.exc.SQLAlchemyError:
-                tf_exceptions.raise_with_cause(
-                    tf_exceptions.StorageFailure, f"Failed updating flow details with uuid '{flow_detail.uuid}'"
-                )
+            with self._transaction(f"Failed updating flow details with uuid '{flow_detail.uuid}'") as conn:
+                self._save_flow(conn, flow_detail, None)
             return flow_detail
 
         def save_logbook(self, book: Any) -> Any:
-            try:
-                with self._engine.begin() as conn:
-                    values = book.to_dict()
-                    del values["created_at"], values["updated_at"]
-                    if self._update(conn, "logbooks", values) == 1:
-                        stored = self._uuids(conn, "flowdetails", book.uuid)
-                    else:
-                        self._insert(conn, "logbooks", {**values, "created_at": book.created_at or timeutils.utcnow()})
-                        stored = set()
-                    for fd in book:
-                        self._save_flow(conn, fd, None if fd.uuid in stored else book.uuid)
-            except sa.exc.SQLAlchemyError:
-                tf_exceptions.raise_with_cause(tf_exceptions.StorageFailure, f"Failed saving logbook '{book.uuid}'")
+            with self._transaction(f"Failed saving logbook '{book.uuid}'") as conn:
+                values = book.to_dict()
+                del values["created_at"], values["updated_at"]
+                if self._update(conn, "logbooks", values) == 1:
+                    stored = self._uuids(conn, "flowdetails", book.uuid)
+                else:
+                    self._insert(conn, "logbooks", {**values, "created_at": book.created_at or timeutils.utcnow()})
+                    stored = set()
+                for fd in book:
+                    self._save_flow(conn, fd, None if fd.uuid in stored else book.uuid)
             return book
 
     return LeanConnection
