@@ -374,7 +374,7 @@ def test_lbswap_swaps_behind_a_floating_ip_without_failed_connections_also_when_
     """A chain on one floating IP: the source swapped by `lbswap run`; its clone swapped again by a `lbswap run`
     SIGKILLed once the next clone exists, then `lbswap resume`; then, for comparison, Octavia's own failover of
     the last clone under the same probe."""
-    net, lbapi = cloud.conn.network, cloud.conn.load_balancer
+    net = cloud.conn.network
     started = time.monotonic()
     source = create_http_lb(cloud, "lcs-web", echo_member.guest, "-s")
     known = {source.id}
@@ -392,18 +392,29 @@ def test_lbswap_swaps_behind_a_floating_ip_without_failed_connections_also_when_
         tables.append(("the clone swapped again, lbswap killed then resumed", figures))
         tables.append(("Octavia's own failover of the last clone, same probe", octavia_failover(cloud, last_id, stage)))
     finally:
-        if fip is not None:
-            net.delete_ip(fip, ignore_missing=True)
-        known.update(lb.id for lb in lbapi.load_balancers() if lb.name.startswith("lcs-web"))
-        for lb_id in known:
-            lbapi.delete_load_balancer(lb_id, cascade=True, ignore_missing=True)
-        for lb_id in known:
-            wait_until("deleted", lambda lb_id=lb_id: lbapi.find_load_balancer(lb_id) is None)
+        clean_up(cloud, fip, known, "lcs-web")
         for title, figures in tables:
-            width = max(len(k) for k in figures)
-            print(f"\nlocal cloud, {title}:")
-            for key, value in figures.items():
-                print(f"  {key:<{width}}  {value}")
+            print_figures(title, figures)
+
+
+def clean_up(cloud: Cloud, fip: Any, known: set[str], prefix: str) -> None:
+    """Release the test's floating IP, delete its load balancers (those in ``known`` and any named ``prefix*``: a
+    clone made by a run the test lost track of) and wait until they are gone."""
+    net, lbapi = cloud.conn.network, cloud.conn.load_balancer
+    if fip is not None:
+        net.delete_ip(fip, ignore_missing=True)
+    known.update(lb.id for lb in lbapi.load_balancers() if lb.name.startswith(prefix))
+    for lb_id in known:
+        lbapi.delete_load_balancer(lb_id, cascade=True, ignore_missing=True)
+    for lb_id in known:
+        wait_until("deleted", lambda lb_id=lb_id: lbapi.find_load_balancer(lb_id) is None)
+
+
+def print_figures(title: str, figures: dict[str, str]) -> None:
+    width = max((len(k) for k in figures), default=0)
+    print(f"\nlocal cloud, {title}:")
+    for key, value in figures.items():
+        print(f"  {key:<{width}}  {value}")
 
 
 def octavia_failover(cloud: Cloud, lb_id: str, stage: Stage) -> dict[str, str]:
@@ -528,14 +539,5 @@ def test_lbswap_swaps_an_active_standby_tcp_load_balancer_without_failed_connect
         assert cloud.lb(clone_id).flavor_id == active_standby
         assert roles_of(cloud, clone_id) == ["BACKUP", "MASTER"]
     finally:
-        if fip is not None:
-            net.delete_ip(fip, ignore_missing=True)
-        known.update(lb.id for lb in lbapi.load_balancers() if lb.name.startswith("lcs-as"))
-        for lb_id in known:
-            lbapi.delete_load_balancer(lb_id, cascade=True, ignore_missing=True)
-        for lb_id in known:
-            wait_until("deleted", lambda lb_id=lb_id: lbapi.find_load_balancer(lb_id) is None)
-        width = max((len(k) for k in figures), default=0)
-        print("\nlocal cloud, lbswap's fip-swap of an ACTIVE_STANDBY load balancer (TCP listener):")
-        for key, value in figures.items():
-            print(f"  {key:<{width}}  {value}")
+        clean_up(cloud, fip, known, "lcs-as")
+        print_figures("lbswap's fip-swap of an ACTIVE_STANDBY load balancer (TCP listener)", figures)
